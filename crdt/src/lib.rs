@@ -1,0 +1,56 @@
+//! Kith's replicated documents (identity, profile, friends, feed) as typed Automerge documents.
+//!
+//! Pure code: no IO, no async. The node crate loads, stores and syncs the
+//! bytes this crate produces. The typed documents arrive with the
+//! replicated-documents work; until then this crate fixes only the names
+//! every layer agrees on.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+use std::fmt;
+
+/// The documents every account owns. Their names are part of the wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum DocKind {
+    /// Device certificates, revocations, platform-link proofs. Public.
+    Identity,
+    /// Public profile fields.
+    Profile,
+    /// Friends-only profile fields.
+    ProfilePrivate,
+    /// The friends list. Friends-only.
+    Friends,
+    /// Posts.
+    Feed,
+}
+
+impl DocKind {
+    pub const ALL: [DocKind; 5] = [
+        DocKind::Identity,
+        DocKind::Profile,
+        DocKind::ProfilePrivate,
+        DocKind::Friends,
+        DocKind::Feed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocKind::Identity => "identity",
+            DocKind::Profile => "profile",
+            DocKind::ProfilePrivate => "profile-private",
+            DocKind::Friends => "friends",
+            DocKind::Feed => "feed",
+        }
+    }
+
+    /// Whether anyone may fetch this document, or only friends and own devices.
+    pub fn is_public(self) -> bool {
+        matches!(self, DocKind::Identity | DocKind::Profile)
+    }
+}
+
+impl fmt::Display for DocKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,149 @@
+//! The actor's table of connected peers and of peers it has recently thrown out.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use kith_keys::{AccountId, DeviceId};
+use libp2p::{Multiaddr, PeerId};
+
+use crate::{net::device_of, node::PeerStatus};
+
+/// How long a peer that presented a bad certificate is refused.
+pub const REJECT_FOR: Duration = Duration::from_secs(10 * 60);
+
+/// Most rejected peers remembered; past it the oldest are forgotten first.
+pub const MAX_REJECTED: usize = 1024;
+
+#[derive(Debug)]
+pub(super) struct Peer {
+    /// `None` for peers whose key is not ed25519: not Kith devices.
+    pub device: Option<DeviceId>,
+    pub account: Option<AccountId>,
+    pub addr: Multiaddr,
+    /// What the peer says it listens on (identify), for dialling it again.
+    pub listen_addrs: Vec<Multiaddr>,
+    pub connections: u32,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Peers {
+    connected: HashMap<PeerId, Peer>,
+    rejected: HashMap<PeerId, Instant>,
+}
+
+impl Peers {
+    pub fn connection_opened(&mut self, peer: PeerId, addr: Multiaddr) {
+        let entry = self.connected.entry(peer).or_insert_with(|| Peer {
+            device: device_of(&peer),
+            account: None,
+            addr,
+            listen_addrs: Vec::new(),
+            connections: 0,
+        });
+        entry.connections += 1;
+    }
+
+    /// Returns true if that was the last connection to the peer.
+    pub fn connection_closed(&mut self, peer: &PeerId) -> bool {
+        match self.connected.get_mut(peer) {
+            Some(entry) if entry.connections > 1 => {
+                entry.connections -= 1;
+                false
+            }
+            Some(_) => {
+                self.connected.remove(peer);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn get(&self, peer: &PeerId) -> Option<&Peer> {
+        self.connected.get(peer)
+    }
+
+    pub fn set_listen_addrs(&mut self, peer: &PeerId, addrs: Vec<Multiaddr>) {
+        if let Some(entry) = self.connected.get_mut(peer) {
+            entry.listen_addrs = addrs;
+        }
+    }
+
+    /// Record the account a peer proved; returns false if it was already known.
+    pub fn identified(&mut self, peer: &PeerId, account: AccountId) -> bool {
+        match self.connected.get_mut(peer) {
+            Some(entry) => entry.account.replace(account) != Some(account),
+            None => false,
+        }
+    }
+
+    pub fn reject(&mut self, peer: PeerId, now: Instant) {
+        self.rejected
+            .retain(|_, since| now.duration_since(*since) < REJECT_FOR);
+        if self.rejected.len() >= MAX_REJECTED {
+            if let Some(oldest) = self
+                .rejected
+                .iter()
+                .min_by_key(|(_, since)| **since)
+                .map(|(p, _)| *p)
+            {
+                self.rejected.remove(&oldest);
+            }
+        }
+        self.rejected.insert(peer, now);
+    }
+
+    pub fn is_rejected(&self, peer: &PeerId, now: Instant) -> bool {
+        self.rejected
+            .get(peer)
+            .is_some_and(|since| now.duration_since(*since) < REJECT_FOR)
+    }
+
+    pub fn statuses(&self) -> Vec<PeerStatus> {
+        let mut out: Vec<PeerStatus> = self
+            .connected
+            .values()
+            .filter_map(|p| {
+                Some(PeerStatus {
+                    device: p.device?,
+                    account: p.account,
+                    addr: p.addr.clone(),
+                })
+            })
+            .collect();
+        out.sort_by_key(|p| p.device);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_connections_per_peer() {
+        let mut peers = Peers::default();
+        let p = PeerId::random();
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+        peers.connection_opened(p, addr.clone());
+        peers.connection_opened(p, addr);
+        assert!(!peers.connection_closed(&p));
+        assert!(peers.connection_closed(&p));
+        assert!(peers.get(&p).is_none());
+    }
+
+    #[test]
+    fn rejection_expires_and_is_bounded() {
+        let mut peers = Peers::default();
+        let start = Instant::now();
+        let p = PeerId::random();
+        peers.reject(p, start);
+        assert!(peers.is_rejected(&p, start));
+        assert!(!peers.is_rejected(&p, start + REJECT_FOR));
+        for _ in 0..MAX_REJECTED + 10 {
+            peers.reject(PeerId::random(), start);
+        }
+        assert!(peers.rejected.len() <= MAX_REJECTED);
+    }
+}

@@ -1,0 +1,126 @@
+//! Route handlers and the JSON shapes they speak.
+
+use std::convert::Infallible;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::StatusCode,
+    response::sse::{self, KeepAlive, Sse},
+};
+use futures::{Stream, StreamExt as _};
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
+
+use super::{ApiError, ApiState};
+use crate::node::Status;
+
+/// `GET /v1/status`, also `kith status --json`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusJson {
+    pub account: String,
+    pub device: String,
+    pub listen: Vec<String>,
+    pub peers: Vec<PeerJson>,
+    pub friends_online: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PeerJson {
+    pub device: String,
+    /// `null` until the peer proved its account.
+    pub account: Option<String>,
+    pub addr: String,
+}
+
+impl From<Status> for StatusJson {
+    fn from(s: Status) -> Self {
+        StatusJson {
+            account: s.account.to_string(),
+            device: s.device.to_string(),
+            listen: s.listen.iter().map(ToString::to_string).collect(),
+            peers: s
+                .peers
+                .into_iter()
+                .map(|p| PeerJson {
+                    device: p.device.to_string(),
+                    account: p.account.map(|a| a.to_string()),
+                    addr: p.addr.to_string(),
+                })
+                .collect(),
+            friends_online: s.friends_online,
+        }
+    }
+}
+
+pub(super) async fn status(State(state): State<ApiState>) -> Result<Json<StatusJson>, ApiError> {
+    Ok(Json(state.node.status().await?.into()))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConnectRequest {
+    pub addr: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConnectResponse {
+    pub device: String,
+}
+
+pub(super) async fn connect(
+    State(state): State<ApiState>,
+    body: Bytes,
+) -> Result<Json<ConnectResponse>, ApiError> {
+    let request: ConnectRequest = parse_body(&body)?;
+    let addr: Multiaddr = request.addr.trim().parse().map_err(|e| {
+        ApiError::bad_request(
+            "invalid_multiaddr",
+            format!("`{}` is not a multiaddr: {e}", request.addr),
+        )
+    })?;
+    let device = state.node.connect(addr).await?;
+    Ok(Json(ConnectResponse {
+        device: device.to_string(),
+    }))
+}
+
+/// `GET /v1/events`: server-sent events, one per node event, named by its type.
+pub(super) async fn events(
+    State(state): State<ApiState>,
+) -> Sse<impl Stream<Item = Result<sse::Event, Infallible>>> {
+    let stream = BroadcastStream::new(state.node.subscribe()).map(|item| {
+        Ok(match item {
+            Ok(event) => sse::Event::default()
+                .event(event.name())
+                .json_data(&event)
+                .unwrap_or_else(|_| sse::Event::default().event("error")),
+            Err(BroadcastStreamRecvError::Lagged(missed)) => sse::Event::default()
+                .event("lagged")
+                .data(missed.to_string()),
+        })
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+pub(super) async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route (see docs/api.md)",
+    )
+}
+
+pub(super) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "wrong method for this route (state changes are POST only)",
+    )
+}
+
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
+}

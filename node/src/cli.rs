@@ -1,0 +1,120 @@
+//! The `kith` command line (contract: shared/spec/cli.md). Every command but
+//! `init`, `id` and `daemon` is a client of the running daemon's local API.
+
+mod client;
+mod commands;
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Parser, Subcommand};
+use libp2p::Multiaddr;
+
+pub use client::Client;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kith",
+    version,
+    about = "Kith: your own peer-to-peer sync node"
+)]
+pub struct Cli {
+    /// The node's home directory [default: the platform data dir, e.g. ~/.local/share/kith].
+    #[arg(long, global = true, env = "KITH_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Print exactly one JSON document on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create this home's account key, device key and device certificate.
+    Init {
+        /// Your display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// This device's name [default: the host name].
+        #[arg(long)]
+        device_name: Option<String>,
+    },
+    /// Print this home's account and device ids (no daemon needed).
+    Id,
+    /// Run the node in the foreground until SIGINT or SIGTERM.
+    Daemon {
+        /// Listen on this multiaddr (repeatable) instead of config.toml's `listen`.
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<Multiaddr>,
+        /// Serve the local API on this loopback HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        api: Option<SocketAddr>,
+        /// Do not look for peers on the local network.
+        #[arg(long)]
+        no_mdns: bool,
+        /// Dial this peer at start and seed the DHT with it (repeatable).
+        #[arg(long, value_name = "MULTIADDR")]
+        bootstrap: Vec<Multiaddr>,
+    },
+    /// Show the daemon's state: ids, listen addresses, connected peers.
+    Status,
+    /// Dial a peer now (LAN without mDNS, tests).
+    Connect {
+        #[arg(value_name = "MULTIADDR")]
+        addr: String,
+    },
+}
+
+/// Parse the command line and run it. Returns the process exit code.
+pub fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return report_usage_error(e),
+    };
+    let default_log = if matches!(cli.command, Command::Daemon { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    crate::logging::init(default_log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, whatever the chain of causes.
+            let message = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Clap's errors span several lines; the contract wants one `error:` line.
+fn report_usage_error(e: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return std::process::ExitCode::SUCCESS;
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("error: {first} (see: kith --help)");
+    std::process::ExitCode::from(2)
+}

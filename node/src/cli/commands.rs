@@ -1,0 +1,154 @@
+//! What each `kith` command does, and how its answer is printed (JSON or for people).
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::{Cli, Client, Command};
+use crate::{
+    api::{ConnectRequest, ConnectResponse, StatusJson},
+    daemon::{Daemon, Overrides},
+    home::{Home, Identity},
+    store::Store,
+    unix_now,
+};
+
+#[derive(Debug, Serialize)]
+struct Ids {
+    account: String,
+    device: String,
+}
+
+pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
+    let home = Home::new(cli.home.clone().unwrap_or_else(Home::default_root));
+    let json = cli.json;
+    match cli.command {
+        Command::Init { name, device_name } => {
+            let identity = init(&home, name.as_deref(), device_name.as_deref())?;
+            print_ids(json, &identity, "created account")
+        }
+        Command::Id => print_ids(json, &home.load()?, ""),
+        Command::Daemon {
+            listen,
+            api,
+            no_mdns,
+            bootstrap,
+        } => {
+            if !home.is_initialised() {
+                let identity = init(&home, None, None)?;
+                // The binary's edge, not the daemon: tell the person who they now are.
+                println!(
+                    "created account {} in {}",
+                    identity.account(),
+                    home.root().display()
+                );
+            }
+            run_daemon(
+                &home,
+                Overrides {
+                    listen,
+                    api,
+                    no_mdns,
+                    bootstrap,
+                },
+            )
+            .await
+        }
+        Command::Status => {
+            let status: StatusJson = Client::for_home(&home)?.get(&home, "/status").await?;
+            if json {
+                return print_json(&status);
+            }
+            println!("account  {}", status.account);
+            println!("device   {}", status.device);
+            for addr in &status.listen {
+                println!("listen   {addr}");
+            }
+            println!("peers    {}", status.peers.len());
+            for peer in &status.peers {
+                let account = peer
+                    .account
+                    .as_deref()
+                    .unwrap_or("(not a Kith account yet)");
+                println!("  {}  {}  {}", peer.device, account, peer.addr);
+            }
+            println!("friends online  {}", status.friends_online);
+            Ok(())
+        }
+        Command::Connect { addr } => {
+            let request = ConnectRequest { addr };
+            let answer: ConnectResponse = Client::for_home(&home)?
+                .post(&home, "/connect", &request)
+                .await?;
+            if json {
+                print_json(&answer)
+            } else {
+                println!("connected to {}", answer.device);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn init(home: &Home, name: Option<&str>, device_name: Option<&str>) -> anyhow::Result<Identity> {
+    let device_name = device_name.map(str::to_string).unwrap_or_else(host_name);
+    let identity = Identity::generate(&device_name, unix_now())?;
+    home.create(&identity)?;
+    if let Some(name) = name {
+        let store = Store::open(&home.db_path())?;
+        store.set_display_name(name)?;
+    }
+    Ok(identity)
+}
+
+async fn run_daemon(home: &Home, overrides: Overrides) -> anyhow::Result<()> {
+    let daemon = Daemon::start(home, overrides).await?;
+    wait_for_signal().await.context("cannot wait for signals")?;
+    tracing::info!("shutting down");
+    daemon.stop().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+fn print_ids(json: bool, identity: &Identity, label: &str) -> anyhow::Result<()> {
+    let ids = Ids {
+        account: identity.account().to_string(),
+        device: identity.device().to_string(),
+    };
+    if json {
+        return print_json(&ids);
+    }
+    if !label.is_empty() {
+        println!("{label}");
+    }
+    println!("account  {}", ids.account);
+    println!("device   {}", ids.device);
+    Ok(())
+}
+
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| {
+            h.trim()
+                .chars()
+                .take(kith_keys::MAX_DEVICE_NAME_LEN)
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "device".to_string())
+}

@@ -1,0 +1,37 @@
+//! What the node tells its observers (the API's event stream, logs, tests).
+
+use kith_keys::{AccountId, DeviceId};
+use serde::Serialize;
+
+/// Capacity of the event broadcast channel. A subscriber that falls further
+/// behind than this loses the oldest events and is told how many (SSE
+/// `lagged` event), instead of slowing the node down.
+pub const EVENT_BUFFER: usize = 256;
+
+/// Something that happened, in the past tense.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A peer presented a valid device certificate.
+    PeerConnected {
+        device: DeviceId,
+        account: AccountId,
+    },
+    /// The last connection to a peer closed.
+    PeerDisconnected { device: DeviceId },
+    /// A peer presented a certificate that did not verify or was not its own;
+    /// the node closed every connection to it.
+    PeerRejected { device: DeviceId, reason: String },
+}
+
+impl Event {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::PeerConnected { .. } => "peer_connected",
+            Event::PeerDisconnected { .. } => "peer_disconnected",
+            Event::PeerRejected { .. } => "peer_rejected",
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The Kith node: daemon, local API and CLI, on top of the pure `keys`, `crdt` and `protocol` crates.
+//!
+//! # Layout
+//!
+//! - [`home`]: the files in `$KITH_HOME`, creating and loading an identity.
+//! - [`config`]: `config.toml`.
+//! - [`store`]: everything persistent, in sled; the only module naming sled.
+//! - [`net`]: the libp2p behaviour and swarm.
+//! - [`node`]: the cloneable [`Node`] handle and its `Command`s.
+//! - `actor`: `NodeActor`, the one task owning swarm and store.
+//! - [`events`]: what the node reports as it happens.
+//! - [`api`]: the local HTTP API (auth, routes, JSON shapes).
+//! - [`daemon`]: a whole running daemon (lock, node, API, `daemon.json`).
+//! - [`cli`]: the `kith` command line, a client of the API.
+//!
+//! A request travels CLI → HTTP (`api`) → `Node` method → `Command` over a
+//! bounded channel → `NodeActor` → swarm/store, and the answer comes back on
+//! the command's oneshot reply.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+mod actor;
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod events;
+pub mod home;
+pub mod logging;
+pub mod net;
+pub mod node;
+pub mod store;
+
+pub use events::Event;
+pub use home::{Home, Identity};
+pub use node::{Node, NodeError, NodeOptions, Status};
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

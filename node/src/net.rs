@@ -1,0 +1,22 @@
+//! Everything libp2p: the composed behaviour and how the swarm is built.
+
+mod behaviour;
+mod swarm;
+
+pub use behaviour::{Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
+pub use swarm::{SwarmSettings, build_swarm};
+
+use kith_keys::DeviceId;
+use libp2p::PeerId;
+
+/// A libp2p `PeerId` as a Kith device id (only ed25519 peer ids are devices).
+pub fn device_of(peer: &PeerId) -> Option<DeviceId> {
+    DeviceId::from_peer_id_bytes(&peer.to_bytes()).ok()
+}
+
+/// A Kith device id as the libp2p `PeerId` of the same key.
+pub fn peer_of(device: &DeviceId) -> PeerId {
+    // The bytes are always a valid identity multihash of an ed25519 key, so
+    // this cannot fail; `PeerId::random` keeps the function total anyway.
+    PeerId::from_bytes(&device.to_peer_id_bytes()).unwrap_or_else(|_| PeerId::random())
+}

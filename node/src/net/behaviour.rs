@@ -1,0 +1,109 @@
+//! The one libp2p behaviour every Kith node runs, composed from the standard protocols and Kith's own.
+
+use std::time::Duration;
+
+use kith_protocol::{hello, limits};
+use libp2p::{
+    StreamProtocol, autonat, dcutr, gossipsub, identify,
+    identity::Keypair,
+    kad, mdns, ping, relay,
+    request_response::{self, ProtocolSupport},
+    swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
+};
+
+/// Kademlia protocol name: Kith runs its own DHT, apart from the public IPFS one.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/kith/kad/1.0.0");
+
+/// Identify protocol version string: peers with another one are not Kith nodes.
+pub const IDENTIFY_PROTOCOL: &str = "/kith/id/1.0.0";
+
+/// Largest gossipsub message, in bytes. Announcements are small; bulk data
+/// goes over the sync protocol.
+pub const MAX_GOSSIP_BYTES: usize = 64 * 1024;
+
+/// Gossipsub's per-connection send queue, in messages. libp2p's default
+/// (5,000) preallocates about 600 KB per connection; what a full queue drops
+/// the sync protocol repairs.
+pub const GOSSIP_QUEUE_LEN: usize = 256;
+
+pub type HelloBehaviour =
+    request_response::Behaviour<request_response::cbor::codec::Codec<hello::Hello, hello::Hello>>;
+
+// Not every sub-behaviour implements `Debug`.
+#[allow(missing_debug_implementations)]
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub relay_client: relay::client::Behaviour,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub hello: HelloBehaviour,
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub gossipsub: gossipsub::Behaviour,
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+    pub autonat: autonat::Behaviour,
+    pub dcutr: dcutr::Behaviour,
+}
+
+impl Behaviour {
+    pub fn new(
+        key: &Keypair,
+        relay_client: relay::client::Behaviour,
+        enable_mdns: bool,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let peer_id = key.public().to_peer_id();
+
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                .with_agent_version(format!("kith/{}", env!("CARGO_PKG_VERSION"))),
+        );
+
+        let codec = request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(limits::MAX_HELLO_BYTES)
+            .set_response_size_maximum(limits::MAX_HELLO_BYTES);
+        let hello = request_response::Behaviour::with_codec(
+            codec,
+            [(StreamProtocol::new(hello::PROTOCOL), ProtocolSupport::Full)],
+            request_response::Config::default()
+                .with_request_timeout(Duration::from_secs(limits::HELLO_TIMEOUT_SECS)),
+        );
+
+        let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+        kad_config.set_query_timeout(Duration::from_secs(30));
+        let mut kad =
+            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+        // Serve the DHT even before AutoNAT confirms we are reachable: on a
+        // LAN or loopback there is no one else to confirm it.
+        kad.set_mode(Some(kad::Mode::Server));
+
+        let gossipsub_config = gossipsub::ConfigBuilder::default()
+            .max_transmit_size(MAX_GOSSIP_BYTES)
+            .connection_handler_queue_len(GOSSIP_QUEUE_LEN)
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .build()?;
+        let gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossipsub_config,
+        )?;
+
+        let mdns = if enable_mdns {
+            Some(mdns::tokio::Behaviour::new(
+                mdns::Config::default(),
+                peer_id,
+            )?)
+        } else {
+            None
+        };
+
+        Ok(Behaviour {
+            relay_client,
+            identify,
+            ping: ping::Behaviour::default(),
+            hello,
+            kad,
+            gossipsub,
+            mdns: Toggle::from(mdns),
+            autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+            dcutr: dcutr::Behaviour::new(peer_id),
+        })
+    }
+}

@@ -1,0 +1,53 @@
+//! Building the libp2p `Swarm`: TCP and QUIC, Noise, Yamux, DNS, relay client.
+
+use std::time::Duration;
+
+use kith_keys::DeviceKey;
+use libp2p::{Swarm, identity::Keypair, noise, tcp, yamux};
+
+use super::Behaviour;
+
+/// How long a connection with no open streams stays up. Kith peers keep
+/// talking (ping, gossip), so this mostly ends connections to silent peers.
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+pub struct SwarmSettings {
+    pub mdns: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the network stack: {0}")]
+pub struct BuildError(String);
+
+fn build_err(e: impl std::fmt::Display) -> BuildError {
+    BuildError(e.to_string())
+}
+
+/// The device key is the libp2p identity, so `PeerId` = device id.
+pub fn build_swarm(
+    device: &DeviceKey,
+    settings: &SwarmSettings,
+) -> Result<Swarm<Behaviour>, BuildError> {
+    let mut seed = *device.seed();
+    let keypair = Keypair::ed25519_from_bytes(&mut seed).map_err(build_err)?;
+    let mdns = settings.mdns;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(build_err)?
+        .with_quic()
+        .with_dns()
+        .map_err(build_err)?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(build_err)?
+        .with_behaviour(|key, relay_client| Behaviour::new(key, relay_client, mdns))
+        .map_err(build_err)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build();
+    Ok(swarm)
+}

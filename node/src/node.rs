@@ -1,0 +1,170 @@
+//! `Node`: the cloneable handle through which everything talks to the node actor.
+
+use std::{sync::Arc, time::Duration};
+
+use kith_keys::{AccountId, DeviceId};
+use libp2p::Multiaddr;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::{
+    actor::NodeActor,
+    events::{EVENT_BUFFER, Event},
+    home::Identity,
+    net::{SwarmSettings, build_swarm},
+    store::Store,
+};
+
+/// Commands queued for the actor before senders wait (backpressure).
+pub const COMMAND_BUFFER: usize = 64;
+
+/// How long `connect` waits for a dial to succeed or fail.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Most remembered peers redialled at start.
+pub const MAX_REDIAL_AT_START: usize = 32;
+
+/// What a node is started with.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    pub identity: Identity,
+    pub store: Store,
+    pub listen: Vec<Multiaddr>,
+    pub bootstrap: Vec<Multiaddr>,
+    pub mdns: bool,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    #[error("the node has stopped")]
+    ActorDropped,
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: Multiaddr, reason: String },
+    #[error("could not connect to {addr}: {reason}")]
+    Dial { addr: Multiaddr, reason: String },
+    #[error("no answer from {0} within {CONNECT_TIMEOUT:?}")]
+    DialTimeout(Multiaddr),
+    #[error("{0} is this node's own address")]
+    DialSelf(Multiaddr),
+    #[error("{0}")]
+    Network(String),
+    #[error("storage failed: {0}")]
+    Store(String),
+}
+
+/// A peer as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub device: DeviceId,
+    /// `None` until the peer's hello arrived (or if it is not a Kith node).
+    pub account: Option<AccountId>,
+    pub addr: Multiaddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub account: AccountId,
+    pub device: DeviceId,
+    pub listen: Vec<Multiaddr>,
+    pub peers: Vec<PeerStatus>,
+    pub friends_online: usize,
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
+
+/// Requests to the actor, each with the channel its answer goes back on.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Status(Reply<Status>),
+    Connect(Multiaddr, Reply<DeviceId>),
+    WaitListening(Reply<Vec<Multiaddr>>),
+    Shutdown(Reply<()>),
+}
+
+/// A running node. Clone freely; when the actor has stopped every method
+/// returns [`NodeError::ActorDropped`].
+#[derive(Debug, Clone)]
+pub struct Node {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+    ids: Arc<(AccountId, DeviceId)>,
+}
+
+impl Node {
+    /// Build the swarm, start listening and spawn the actor task.
+    pub async fn spawn(
+        options: NodeOptions,
+    ) -> Result<(Node, tokio::task::JoinHandle<()>), NodeError> {
+        let settings = SwarmSettings { mdns: options.mdns };
+        let mut swarm = build_swarm(&options.identity.device_key, &settings)
+            .map_err(|e| NodeError::Network(e.to_string()))?;
+        let mut listeners = Vec::new();
+        for addr in &options.listen {
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NodeError::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
+            listeners.push(id);
+        }
+        let (commands_tx, commands_rx) = mpsc::channel(COMMAND_BUFFER);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let ids = Arc::new((options.identity.account(), options.identity.device()));
+        let actor = NodeActor::new(swarm, options, listeners, commands_rx, events.clone());
+        let task = tokio::spawn(actor.run());
+        Ok((
+            Node {
+                commands: commands_tx,
+                events,
+                ids,
+            },
+            task,
+        ))
+    }
+
+    pub fn account(&self) -> AccountId {
+        self.ids.0
+    }
+
+    pub fn device(&self) -> DeviceId {
+        self.ids.1
+    }
+
+    /// Live events; see [`EVENT_BUFFER`] for what happens to slow readers.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub async fn status(&self) -> Result<Status, NodeError> {
+        self.request(Command::Status).await
+    }
+
+    /// Dial `addr` and wait until a connection is up (or failed).
+    pub async fn connect(&self, addr: Multiaddr) -> Result<DeviceId, NodeError> {
+        let request = self.request(|reply| Command::Connect(addr.clone(), reply));
+        tokio::time::timeout(CONNECT_TIMEOUT, request)
+            .await
+            .unwrap_or(Err(NodeError::DialTimeout(addr)))
+    }
+
+    /// The listen addresses, once every configured listener has one.
+    pub async fn wait_listening(&self) -> Result<Vec<Multiaddr>, NodeError> {
+        self.request(Command::WaitListening).await
+    }
+
+    /// Stop the actor: flush the store, close connections. Idempotent.
+    pub async fn shutdown(&self) {
+        // An error means the actor is already gone, which is the goal.
+        let _ = self.request(Command::Shutdown).await;
+    }
+
+    async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NodeError::ActorDropped)?;
+        rx.await.map_err(|_| NodeError::ActorDropped)?
+    }
+}

@@ -1,0 +1,26 @@
+//! Kith's wire messages and the sans-IO rules that judge them.
+//!
+//! Every type here is plain data plus pure functions: the node crate moves
+//! the bytes (libp2p streams, request-response with a CBOR codec) and asks
+//! this crate whether what arrived is acceptable. Limits on sizes are named
+//! constants in [`limits`].
+//!
+//! ```
+//! use kith_keys::{AccountKey, DeviceKey, DeviceCert};
+//! use kith_protocol::hello::{Hello, HelloError};
+//!
+//! let account = AccountKey::generate();
+//! let device = DeviceKey::generate();
+//! let cert = DeviceCert::issue(&account, device.id(), "laptop", 1).unwrap();
+//! let hello = Hello::new(cert, "kith/0.1.0");
+//!
+//! // Accepted from the device the certificate names...
+//! assert_eq!(hello.check(&device.id()).unwrap(), account.id());
+//! // ...and rejected from any other connection.
+//! let other = DeviceKey::generate().id();
+//! assert!(matches!(hello.check(&other), Err(HelloError::WrongDevice { .. })));
+//! ```
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod hello;
+pub mod limits;

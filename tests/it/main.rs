@@ -1,0 +1,1 @@
+//! Kith integration tests.
