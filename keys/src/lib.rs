@@ -44,3 +44,5 @@ pub use sign::Signature;
 
 /// Length in bytes of every public key and secret seed Kith uses (ed25519).
 pub const KEY_LEN: usize = 32;
+#[cfg(test)]
+mod vectors;

@@ -1,5 +1,7 @@
 //! Logging setup: `tracing` to stderr, filtered by `RUST_LOG`.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 /// Install the global subscriber. `default` applies when `RUST_LOG` is unset
@@ -10,5 +12,6 @@ pub fn init(default: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

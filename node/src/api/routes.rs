@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use axum::{
     Json,
     body::Bytes,
-    extract::State,
+    extract::{State, rejection::BytesRejection},
     http::StatusCode,
     response::sse::{self, KeepAlive, Sse},
 };
@@ -71,9 +71,9 @@ pub struct ConnectResponse {
 
 pub(super) async fn connect(
     State(state): State<ApiState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ConnectResponse>, ApiError> {
-    let request: ConnectRequest = parse_body(&body)?;
+    let request: ConnectRequest = parse_body(body)?;
     let addr: Multiaddr = request.addr.trim().parse().map_err(|e| {
         ApiError::bad_request(
             "invalid_multiaddr",
@@ -120,7 +120,22 @@ pub(super) async fn method_not_allowed() -> ApiError {
     )
 }
 
-fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
+/// Read a JSON request body, turning every failure (too large, not JSON,
+/// wrong shape) into an API error instead of axum's plain-text rejections.
+fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else {
+            "bad_request"
+        };
+        ApiError::new(
+            status,
+            code,
+            format!("request body: {}", rejection.body_text()),
+        )
+    })?;
+    serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
 }

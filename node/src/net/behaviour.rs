@@ -69,6 +69,9 @@ impl Behaviour {
 
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
         kad_config.set_query_timeout(Duration::from_secs(30));
+        // The actor bootstraps when it has bootstrap peers; libp2p's own
+        // periodic bootstrap only warns "no known peers" on a fresh node.
+        kad_config.set_periodic_bootstrap_interval(None);
         let mut kad =
             kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
         // Serve the DHT even before AutoNAT confirms we are reachable: on a

@@ -1,0 +1,6 @@
+//! Black-box tests of the real `kith` binary against temporary homes.
+
+mod api;
+mod cli;
+mod daemon;
+mod util;
