@@ -2,16 +2,16 @@
 //!
 //! # Layout
 //!
-//! - [`home`]: the files in `$KITH_HOME`, creating and loading an identity.
-//! - [`config`]: `config.toml`.
-//! - [`store`]: everything persistent, in sled; the only module naming sled.
-//! - [`net`]: the libp2p behaviour and swarm.
-//! - [`node`]: the cloneable [`Node`] handle and its `Command`s.
-//! - `actor`: `NodeActor`, the one task owning swarm and store.
-//! - [`events`]: what the node reports as it happens.
-//! - [`api`]: the local HTTP API (auth, routes, JSON shapes).
-//! - [`daemon`]: a whole running daemon (lock, node, API, `daemon.json`).
-//! - [`cli`]: the `kith` command line, a client of the API.
+//! - [`home`] — the files in `$KITH_HOME`, creating and loading an identity.
+//! - [`config`] — `config.toml`.
+//! - [`store`] — everything persistent, in sled; the only module naming sled.
+//! - [`net`] — the libp2p behaviour and swarm.
+//! - [`node`] — the cloneable [`Node`] handle and its `Command`s.
+//! - `actor` — `NodeActor`, the one task owning swarm and store.
+//! - [`events`] — what the node reports as it happens.
+//! - [`api`] — the local HTTP API (auth, routes, JSON shapes).
+//! - [`daemon`] — a whole running daemon (lock, node, API, `daemon.json`).
+//! - [`cli`] — the `kith` command line, a client of the API.
 //!
 //! A request travels CLI → HTTP (`api`) → `Node` method → `Command` over a
 //! bounded channel → `NodeActor` → swarm/store, and the answer comes back on

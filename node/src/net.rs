@@ -20,3 +20,21 @@ pub fn peer_of(device: &DeviceId) -> PeerId {
     // this cannot fail; `PeerId::random` keeps the function total anyway.
     PeerId::from_bytes(&device.to_peer_id_bytes()).unwrap_or_else(|_| PeerId::random())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kith_keys::DeviceKey;
+
+    #[test]
+    fn device_ids_are_libp2p_peer_ids() {
+        let key = DeviceKey::from_seed(&[7; 32]);
+        let mut seed = *key.seed();
+        let keypair = libp2p::identity::Keypair::ed25519_from_bytes(&mut seed).unwrap();
+        let peer = keypair.public().to_peer_id();
+        assert_eq!(peer.to_string(), key.id().to_string());
+        assert_eq!(device_of(&peer), Some(key.id()));
+        assert_eq!(peer_of(&key.id()), peer);
+        assert_eq!(device_of(&PeerId::random()), None);
+    }
+}

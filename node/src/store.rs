@@ -169,7 +169,7 @@ impl Store {
                 }),
             }
         }
-        peers.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        peers.sort_by_key(|p| std::cmp::Reverse(p.last_seen));
         Ok((peers, bad))
     }
 

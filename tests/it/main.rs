@@ -1,1 +1,3 @@
-//! Kith integration tests.
+//! In-process multi-node tests over real libp2p on loopback.
+
+mod peers;

@@ -105,10 +105,10 @@ impl NodeActor {
                 tracing::debug!(device = %known.device, error = %e, "cannot redial remembered peer");
             }
         }
-        if !self.bootstrap.is_empty() {
-            if let Err(e) = self.swarm.behaviour_mut().kad.bootstrap() {
-                tracing::debug!(error = %e, "kademlia bootstrap not started");
-            }
+        if !self.bootstrap.is_empty()
+            && let Err(e) = self.swarm.behaviour_mut().kad.bootstrap()
+        {
+            tracing::debug!(error = %e, "kademlia bootstrap not started");
         }
     }
 }

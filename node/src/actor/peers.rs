@@ -81,15 +81,14 @@ impl Peers {
     pub fn reject(&mut self, peer: PeerId, now: Instant) {
         self.rejected
             .retain(|_, since| now.duration_since(*since) < REJECT_FOR);
-        if self.rejected.len() >= MAX_REJECTED {
-            if let Some(oldest) = self
+        if self.rejected.len() >= MAX_REJECTED
+            && let Some(oldest) = self
                 .rejected
                 .iter()
                 .min_by_key(|(_, since)| **since)
                 .map(|(p, _)| *p)
-            {
-                self.rejected.remove(&oldest);
-            }
+        {
+            self.rejected.remove(&oldest);
         }
         self.rejected.insert(peer, now);
     }
