@@ -22,5 +22,8 @@
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod friend;
 pub mod hello;
 pub mod limits;
+pub mod rate;
+pub mod ticket;
