@@ -30,7 +30,8 @@ pub enum Context {
     Announcement,
     /// An account key signs a statement that it owns a platform account.
     LinkProof,
-    /// A device signs its published address record.
+    /// A device signs a record it publishes in the DHT (its addresses, or
+    /// an identifier its account may be found by).
     DeviceRecord,
 }
 

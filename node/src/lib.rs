@@ -22,6 +22,7 @@ mod actor;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod contacts;
 pub mod daemon;
 pub mod events;
 pub mod home;

@@ -3,13 +3,21 @@
 //! Durability: sled buffers writes and makes them durable on `flush`, which
 //! on Linux calls `sync_file_range`, not `fsync`. Writes are flushed before
 //! the node reports them done; that survives `kill -9` of the process (tested
-//! in `store_survives_process_kill`), not necessarily a power cut on every
+//! in `node/tests/it/daemon.rs`), not necessarily a power cut on every
 //! filesystem. See docs/ARCHITECTURE.md, "Persistence".
+
+mod discovery;
+mod docs;
+mod friends;
+mod peers;
 
 use std::path::Path;
 
-use kith_keys::{AccountId, DeviceId};
-use serde::{Deserialize, Serialize};
+use serde::{Serialize, de::DeserializeOwned};
+
+pub use discovery::{ContactRecord, DiscoverableRecord, Suggestion};
+pub use friends::{Direction, HandshakeIntent, InviteRecord, RequestRecord, RequestState};
+pub use peers::KnownPeer;
 
 /// sled's page cache. Its default is 1 GiB, far more than a node needs.
 pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -22,8 +30,44 @@ pub const MAX_ADDRS_PER_PEER: usize = 8;
 
 const SCHEMA_VERSION: u32 = 1;
 
-const META: &str = "meta";
-const PEERS: &str = "peers";
+/// Every sled tree the node uses, named in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tree {
+    /// Schema version, display name.
+    Meta,
+    /// Address book: device id → `KnownPeer`.
+    Peers,
+    /// Saved Automerge documents: document name → bytes.
+    Docs,
+    /// Friend invites issued: sha256(secret) → `InviteRecord`.
+    Invites,
+    /// Friend requests in and out: account id → `RequestRecord`.
+    Requests,
+    /// Handshake messages still to deliver: account id → `Vec<HandshakeIntent>`.
+    Outbox,
+    /// Imported contacts: identifier hash → `ContactRecord`.
+    Contacts,
+    /// Identifiers this account is discoverable by: `kind:value` → `DiscoverableRecord`.
+    Discoverable,
+    /// People this node found through contacts: account id → `Suggestion`.
+    Suggestions,
+}
+
+impl Tree {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Tree::Meta => "meta",
+            Tree::Peers => "peers",
+            Tree::Docs => "docs",
+            Tree::Invites => "invites",
+            Tree::Requests => "requests",
+            Tree::Outbox => "outbox",
+            Tree::Contacts => "contacts",
+            Tree::Discoverable => "discoverable",
+            Tree::Suggestions => "suggestions",
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -42,22 +86,10 @@ pub enum StoreError {
     NewerSchema { found: u32 },
 }
 
-/// What the node remembers of a peer device it has met.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KnownPeer {
-    pub device: DeviceId,
-    pub account: Option<AccountId>,
-    pub addrs: Vec<String>,
-    /// Unix seconds.
-    pub last_seen: u64,
-}
-
 /// A handle to the open database. Cheap to clone; one per process.
 #[derive(Debug, Clone)]
 pub struct Store {
     db: sled::Db,
-    meta: sled::Tree,
-    peers: sled::Tree,
 }
 
 impl Store {
@@ -72,29 +104,30 @@ impl Store {
                 }
                 other => StoreError::Sled(other),
             })?;
-        let store = Store {
-            meta: db.open_tree(META)?,
-            peers: db.open_tree(PEERS)?,
-            db,
-        };
+        let store = Store { db };
         store.check_schema()?;
         Ok(store)
     }
 
+    pub(crate) fn tree(&self, tree: Tree) -> sled::Tree {
+        // Opening a tree only fails on IO errors, which the next operation
+        // on it reports as well; fall back to the default tree meanwhile.
+        self.db
+            .open_tree(tree.name())
+            .unwrap_or_else(|_| (*self.db).clone())
+    }
+
     fn check_schema(&self) -> Result<(), StoreError> {
-        match self.meta.get("schema")? {
+        let meta = self.db.open_tree(Tree::Meta.name())?;
+        match meta.get("schema")? {
             None => {
-                self.meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+                meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
                 self.flush()
             }
             Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt {
-                        tree: META,
-                        key: "schema".into(),
-                        why: "not a u32".into(),
-                    })?;
+                let found = <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes).map_err(|_| {
+                    StoreError::Corrupt { tree: "meta", key: "schema".into(), why: "not a u32".into() }
+                })?;
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::NewerSchema { found });
                 }
@@ -110,114 +143,66 @@ impl Store {
     }
 
     pub fn set_display_name(&self, name: &str) -> Result<(), StoreError> {
-        self.meta.insert("display_name", name.as_bytes())?;
+        self.tree(Tree::Meta).insert("display_name", name.as_bytes())?;
         self.flush()
     }
 
     pub fn display_name(&self) -> Result<Option<String>, StoreError> {
         Ok(self
-            .meta
+            .tree(Tree::Meta)
             .get("display_name")?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// Remember a peer (merging addresses with what was known). Not flushed:
-    /// the address book is a cache, and losing its last second is harmless.
-    pub fn remember_peer(&self, peer: KnownPeer) -> Result<(), StoreError> {
-        let mut merged = peer;
-        if let Some(old) = self.peer(&merged.device)? {
-            merged.account = merged.account.or(old.account);
-            for addr in old.addrs {
-                if merged.addrs.len() >= MAX_ADDRS_PER_PEER {
-                    break;
-                }
-                if !merged.addrs.contains(&addr) {
-                    merged.addrs.push(addr);
-                }
-            }
+    /// Read a JSON record.
+    pub(crate) fn get_json<T: DeserializeOwned>(&self, tree: Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.tree(tree).get(key)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt {
+                tree: tree.name(),
+                key: String::from_utf8_lossy(key).into_owned(),
+                why: e.to_string(),
+            }),
         }
-        merged.addrs.truncate(MAX_ADDRS_PER_PEER);
-        let bytes = serde_json::to_vec(&merged).map_err(|e| corrupt_peer(&merged.device, e))?;
-        self.peers.insert(merged.device.as_bytes(), bytes)?;
-        if self.peers.len() > MAX_KNOWN_PEERS {
-            self.forget_oldest_peer()?;
-        }
+    }
+
+    /// Write a JSON record (not flushed: callers flush when they report success).
+    pub(crate) fn put_json<T: Serialize>(&self, tree: Tree, key: &[u8], value: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
+            tree: tree.name(),
+            key: String::from_utf8_lossy(key).into_owned(),
+            why: e.to_string(),
+        })?;
+        self.tree(tree).insert(key, bytes)?;
         Ok(())
     }
 
-    pub fn peer(&self, device: &DeviceId) -> Result<Option<KnownPeer>, StoreError> {
-        match self.peers.get(device.as_bytes())? {
-            None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| corrupt_peer(device, e)),
-        }
-    }
-
-    /// Every remembered peer, most recently seen first. Corrupt records are
-    /// reported in the second list by key, not silently dropped.
-    pub fn known_peers(&self) -> Result<(Vec<KnownPeer>, Vec<StoreError>), StoreError> {
-        let (mut peers, mut bad) = (Vec::new(), Vec::new());
-        for entry in self.peers.iter() {
+    /// Every record of a tree; corrupt ones are reported by key, not dropped.
+    pub(crate) fn all_json<T: DeserializeOwned>(&self, tree: Tree) -> Result<(Vec<T>, Vec<StoreError>), StoreError> {
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        for entry in self.tree(tree).iter() {
             let (key, value) = entry?;
-            match serde_json::from_slice::<KnownPeer>(&value) {
-                Ok(peer) => peers.push(peer),
+            match serde_json::from_slice(&value) {
+                Ok(v) => good.push(v),
                 Err(e) => bad.push(StoreError::Corrupt {
-                    tree: PEERS,
+                    tree: tree.name(),
                     key: crate::home::to_hex(&key),
                     why: e.to_string(),
                 }),
             }
         }
-        peers.sort_by_key(|p| std::cmp::Reverse(p.last_seen));
-        Ok((peers, bad))
+        Ok((good, bad))
     }
 
-    fn forget_oldest_peer(&self) -> Result<(), StoreError> {
-        let (peers, _) = self.known_peers()?;
-        if let Some(oldest) = peers.last() {
-            self.peers.remove(oldest.device.as_bytes())?;
-        }
+    pub(crate) fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), StoreError> {
+        self.tree(tree).remove(key)?;
         Ok(())
-    }
-}
-
-fn corrupt_peer(device: &DeviceId, e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt {
-        tree: PEERS,
-        key: device.to_string(),
-        why: e.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kith_keys::DeviceKey;
-
-    fn peer(n: u8, last_seen: u64) -> KnownPeer {
-        KnownPeer {
-            device: DeviceKey::from_seed(&[n; 32]).id(),
-            account: None,
-            addrs: vec![format!("/ip4/127.0.0.1/tcp/{n}")],
-            last_seen,
-        }
-    }
-
-    #[test]
-    fn peers_merge_addresses_and_sort_by_recency() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        store.remember_peer(peer(1, 10)).unwrap();
-        store.remember_peer(peer(2, 20)).unwrap();
-        let mut again = peer(1, 30);
-        again.addrs = vec!["/ip4/127.0.0.1/tcp/99".into()];
-        store.remember_peer(again).unwrap();
-        let (peers, bad) = store.known_peers().unwrap();
-        assert!(bad.is_empty());
-        assert_eq!(peers[0].last_seen, 30);
-        assert_eq!(peers[0].addrs.len(), 2);
-    }
 
     #[test]
     fn reopen_keeps_flushed_writes() {
@@ -231,14 +216,13 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_peer_record_is_reported_not_dropped() {
+    fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        store.remember_peer(peer(1, 10)).unwrap();
-        store.peers.insert(b"garbage", b"{not json").unwrap();
-        let (peers, bad) = store.known_peers().unwrap();
-        assert_eq!(peers.len(), 1);
-        assert_eq!(bad.len(), 1);
-        assert!(bad[0].to_string().contains("peers/"));
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.tree(Tree::Meta).insert("schema", &99u32.to_be_bytes()).unwrap();
+            store.flush().unwrap();
+        }
+        assert!(matches!(Store::open(dir.path()), Err(StoreError::NewerSchema { found: 99 })));
     }
 }

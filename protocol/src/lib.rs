@@ -26,4 +26,5 @@ pub mod friend;
 pub mod hello;
 pub mod limits;
 pub mod rate;
+pub mod records;
 pub mod ticket;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use kith_protocol::{hello, limits};
+use kith_protocol::{friend, hello, limits};
 use libp2p::{
     StreamProtocol, autonat, dcutr, gossipsub, identify,
     identity::Keypair,
@@ -29,6 +29,13 @@ pub const GOSSIP_QUEUE_LEN: usize = 256;
 pub type HelloBehaviour =
     request_response::Behaviour<request_response::cbor::codec::Codec<hello::Hello, hello::Hello>>;
 
+pub type FriendBehaviour = request_response::Behaviour<
+    request_response::cbor::codec::Codec<friend::Signed, friend::Reply>,
+>;
+
+/// How long a handshake message waits for its reply.
+pub const FRIEND_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
 // Not every sub-behaviour implements `Debug`.
 #[allow(missing_debug_implementations)]
 #[derive(NetworkBehaviour)]
@@ -37,6 +44,7 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub hello: HelloBehaviour,
+    pub friend: FriendBehaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
@@ -67,13 +75,29 @@ impl Behaviour {
                 .with_request_timeout(Duration::from_secs(limits::HELLO_TIMEOUT_SECS)),
         );
 
+        let friend_codec = request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(limits::MAX_FRIEND_FRAME_BYTES)
+            .set_response_size_maximum(limits::MAX_FRIEND_FRAME_BYTES);
+        let friend = request_response::Behaviour::with_codec(
+            friend_codec,
+            [(StreamProtocol::new(friend::PROTOCOL), ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(FRIEND_REQUEST_TIMEOUT),
+        );
+
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+        // Records from other peers are checked (signature, key) before they
+        // are stored: see actor/records.rs.
+        kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
         kad_config.set_query_timeout(Duration::from_secs(30));
         // The actor bootstraps when it has bootstrap peers; libp2p's own
         // periodic bootstrap only warns "no known peers" on a fresh node.
         kad_config.set_periodic_bootstrap_interval(None);
-        let mut kad =
-            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+        let store_config = kad::store::MemoryStoreConfig {
+            max_value_bytes: kith_protocol::records::MAX_RECORD_BYTES,
+            ..Default::default()
+        };
+        let record_store = kad::store::MemoryStore::with_config(peer_id, store_config);
+        let mut kad = kad::Behaviour::with_config(peer_id, record_store, kad_config);
         // Serve the DHT even before AutoNAT confirms we are reachable: on a
         // LAN or loopback there is no one else to confirm it.
         kad.set_mode(Some(kad::Mode::Server));
@@ -102,6 +126,7 @@ impl Behaviour {
             identify,
             ping: ping::Behaviour::default(),
             hello,
+            friend,
             kad,
             gossipsub,
             mdns: Toggle::from(mdns),

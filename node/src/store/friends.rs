@@ -1,0 +1,167 @@
+//! Friend-handshake state that stays on this device: requests in and out,
+//! invites issued, and handshake messages still to deliver.
+
+use kith_keys::AccountId;
+use kith_protocol::friend::Action;
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, Tree};
+
+/// Most delivered versions of one outgoing request kept (each retry is
+/// signed afresh, and the accept names the version it answers).
+pub const MAX_SENT_VERSIONS: usize = 8;
+
+/// Most handshake messages queued for one account.
+pub const MAX_OUTBOX_PER_ACCOUNT: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Incoming,
+    Outgoing,
+}
+
+/// Friendship states, as the CLI contract names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    /// We asked; no answer yet.
+    Requested,
+    /// They asked; waiting for our decision.
+    Pending,
+    Friends,
+    Declined,
+    Removed,
+    Blocked,
+}
+
+impl RequestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Requested => "requested",
+            RequestState::Pending => "pending",
+            RequestState::Friends => "friends",
+            RequestState::Declined => "declined",
+            RequestState::Removed => "removed",
+            RequestState::Blocked => "blocked",
+        }
+    }
+}
+
+/// A friend request, incoming or outgoing, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub account: AccountId,
+    pub direction: Direction,
+    pub state: RequestState,
+    /// The other side's display name, as it sent it.
+    pub name: String,
+    pub message: String,
+    /// Unix seconds: when it was sent or received.
+    pub at: u64,
+    /// Signed requests (CBOR of `friend::Signed`): for an incoming request
+    /// the one received; for an outgoing one each version delivered.
+    pub signed: Vec<Vec<u8>>,
+    /// Why the last delivery attempt failed, for `friend requests`.
+    pub last_error: Option<String>,
+}
+
+/// A friend ticket this node issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteRecord {
+    pub expires_at: u64,
+    pub used: bool,
+}
+
+/// A handshake message to (re)send to an account until it is delivered.
+/// Sealed afresh at each attempt so its timestamp is always current.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandshakeIntent {
+    pub to: AccountId,
+    pub action: Action,
+    pub created_at: u64,
+}
+
+impl Store {
+    pub fn request(&self, account: &AccountId) -> Result<Option<RequestRecord>, StoreError> {
+        self.get_json(Tree::Requests, account.as_bytes())
+    }
+
+    pub fn put_request(&self, record: &RequestRecord) -> Result<(), StoreError> {
+        self.put_json(Tree::Requests, record.account.as_bytes(), record)
+    }
+
+    pub fn remove_request(&self, account: &AccountId) -> Result<(), StoreError> {
+        self.remove(Tree::Requests, account.as_bytes())
+    }
+
+    pub fn requests(&self) -> Result<(Vec<RequestRecord>, Vec<StoreError>), StoreError> {
+        let (mut all, bad) = self.all_json::<RequestRecord>(Tree::Requests)?;
+        all.sort_by_key(|r| std::cmp::Reverse(r.at));
+        Ok((all, bad))
+    }
+
+    pub fn put_invite(&self, secret_hash: &[u8; 32], invite: &InviteRecord) -> Result<(), StoreError> {
+        self.put_json(Tree::Invites, secret_hash, invite)
+    }
+
+    pub fn invite(&self, secret_hash: &[u8; 32]) -> Result<Option<InviteRecord>, StoreError> {
+        self.get_json(Tree::Invites, secret_hash)
+    }
+
+    /// Drop invites that expired before `now`; returns how many remain.
+    pub fn prune_invites(&self, now: u64) -> Result<usize, StoreError> {
+        let tree = self.tree(Tree::Invites);
+        let mut left = 0;
+        for entry in tree.iter() {
+            let (key, value) = entry?;
+            match serde_json::from_slice::<InviteRecord>(&value) {
+                Ok(invite) if invite.expires_at > now && !invite.used => left += 1,
+                _ => {
+                    tree.remove(key)?;
+                }
+            }
+        }
+        Ok(left)
+    }
+
+    /// Queue a message for `intent.to`, replacing one of the same kind
+    /// (a newer accept supersedes an older one), keeping the queue bounded.
+    pub fn queue_handshake(&self, intent: HandshakeIntent) -> Result<(), StoreError> {
+        let mut queue = self.outbox(&intent.to)?;
+        queue.retain(|q| std::mem::discriminant(&q.action) != std::mem::discriminant(&intent.action));
+        queue.push(intent.clone());
+        if queue.len() > MAX_OUTBOX_PER_ACCOUNT {
+            queue.remove(0);
+        }
+        self.put_json(Tree::Outbox, intent.to.as_bytes(), &queue)?;
+        self.flush()
+    }
+
+    pub fn outbox(&self, account: &AccountId) -> Result<Vec<HandshakeIntent>, StoreError> {
+        Ok(self.get_json(Tree::Outbox, account.as_bytes())?.unwrap_or_default())
+    }
+
+    /// Accounts with messages waiting.
+    pub fn outbox_accounts(&self) -> Result<Vec<AccountId>, StoreError> {
+        let (queues, _) = self.all_json::<Vec<HandshakeIntent>>(Tree::Outbox)?;
+        Ok(queues.into_iter().filter_map(|q| q.first().map(|i| i.to)).collect())
+    }
+
+    /// Forget a delivered message.
+    pub fn handshake_delivered(&self, intent: &HandshakeIntent) -> Result<(), StoreError> {
+        let mut queue = self.outbox(&intent.to)?;
+        queue.retain(|q| q != intent);
+        if queue.is_empty() {
+            self.remove(Tree::Outbox, intent.to.as_bytes())?;
+        } else {
+            self.put_json(Tree::Outbox, intent.to.as_bytes(), &queue)?;
+        }
+        self.flush()
+    }
+
+    /// Forget everything queued for an account (blocked, or superseded).
+    pub fn clear_outbox(&self, account: &AccountId) -> Result<(), StoreError> {
+        self.remove(Tree::Outbox, account.as_bytes())
+    }
+}

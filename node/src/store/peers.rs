@@ -1,0 +1,109 @@
+//! The address book: peers this node has identified, for dialling them again.
+
+use kith_keys::{AccountId, DeviceId};
+use serde::{Deserialize, Serialize};
+
+use super::{MAX_ADDRS_PER_PEER, MAX_KNOWN_PEERS, Store, StoreError, Tree};
+
+/// What the node remembers of a peer device it has met.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownPeer {
+    pub device: DeviceId,
+    pub account: Option<AccountId>,
+    pub addrs: Vec<String>,
+    /// Unix seconds.
+    pub last_seen: u64,
+}
+
+impl Store {
+    /// Remember a peer (merging addresses with what was known). Not flushed:
+    /// the address book is a cache, and losing its last second is harmless.
+    pub fn remember_peer(&self, peer: KnownPeer) -> Result<(), StoreError> {
+        let mut merged = peer;
+        if let Some(old) = self.peer(&merged.device)? {
+            merged.account = merged.account.or(old.account);
+            for addr in old.addrs {
+                if merged.addrs.len() >= MAX_ADDRS_PER_PEER {
+                    break;
+                }
+                if !merged.addrs.contains(&addr) {
+                    merged.addrs.push(addr);
+                }
+            }
+        }
+        merged.addrs.truncate(MAX_ADDRS_PER_PEER);
+        self.put_json(Tree::Peers, merged.device.as_bytes(), &merged)?;
+        if self.tree(Tree::Peers).len() > MAX_KNOWN_PEERS {
+            self.forget_oldest_peer()?;
+        }
+        Ok(())
+    }
+
+    pub fn peer(&self, device: &DeviceId) -> Result<Option<KnownPeer>, StoreError> {
+        self.get_json(Tree::Peers, device.as_bytes())
+    }
+
+    /// Every remembered peer, most recently seen first. Corrupt records are
+    /// reported in the second list by key, not silently dropped.
+    pub fn known_peers(&self) -> Result<(Vec<KnownPeer>, Vec<StoreError>), StoreError> {
+        let (mut peers, bad) = self.all_json::<KnownPeer>(Tree::Peers)?;
+        peers.sort_by_key(|p| std::cmp::Reverse(p.last_seen));
+        Ok((peers, bad))
+    }
+
+    /// The remembered devices of an account.
+    pub fn peers_of(&self, account: &AccountId) -> Result<Vec<KnownPeer>, StoreError> {
+        let (peers, _) = self.known_peers()?;
+        Ok(peers.into_iter().filter(|p| p.account.as_ref() == Some(account)).collect())
+    }
+
+    fn forget_oldest_peer(&self) -> Result<(), StoreError> {
+        let (peers, _) = self.known_peers()?;
+        if let Some(oldest) = peers.last() {
+            self.remove(Tree::Peers, oldest.device.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kith_keys::DeviceKey;
+
+    fn peer(n: u8, last_seen: u64) -> KnownPeer {
+        KnownPeer {
+            device: DeviceKey::from_seed(&[n; 32]).id(),
+            account: None,
+            addrs: vec![format!("/ip4/127.0.0.1/tcp/{n}")],
+            last_seen,
+        }
+    }
+
+    #[test]
+    fn peers_merge_addresses_and_sort_by_recency() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.remember_peer(peer(1, 10)).unwrap();
+        store.remember_peer(peer(2, 20)).unwrap();
+        let mut again = peer(1, 30);
+        again.addrs = vec!["/ip4/127.0.0.1/tcp/99".into()];
+        store.remember_peer(again).unwrap();
+        let (peers, bad) = store.known_peers().unwrap();
+        assert!(bad.is_empty());
+        assert_eq!(peers[0].last_seen, 30);
+        assert_eq!(peers[0].addrs.len(), 2);
+    }
+
+    #[test]
+    fn corrupt_peer_record_is_reported_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.remember_peer(peer(1, 10)).unwrap();
+        store.tree(Tree::Peers).insert(b"garbage", b"{not json").unwrap();
+        let (peers, bad) = store.known_peers().unwrap();
+        assert_eq!(peers.len(), 1);
+        assert_eq!(bad.len(), 1);
+        assert!(bad[0].to_string().contains("peers/"));
+    }
+}

@@ -1,0 +1,243 @@
+//! Signed records a device publishes in Kademlia: where its account's devices
+//! are, and which hashed identifiers (email, phone) its account may be found by.
+//!
+//! A record is stored under a key derived from its content, and a node
+//! accepts (stores, serves, uses) it only if the key matches the content, the
+//! certificate verifies and the certificate's device signed the body. So no
+//! one can publish addresses for someone else's account or claim someone
+//! else's identifier.
+
+use kith_keys::{AccountId, DeviceCert, Signature, sign::Context};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// Largest record value, in bytes.
+pub const MAX_RECORD_BYTES: usize = 4 * 1024;
+
+/// Records older than this are ignored (publishers refresh them).
+pub const RECORD_TTL_SECS: u64 = 24 * 60 * 60;
+
+/// Most addresses in a device record.
+pub const MAX_RECORD_ADDRS: usize = 8;
+
+/// What a record says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Claim {
+    /// "The certified device can be reached at these multiaddrs (binary)."
+    Addresses { addrs: Vec<Vec<u8>> },
+    /// "This account may be found by the identifier hashing to `id`."
+    Discoverable { id: [u8; 32] },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Body {
+    pub cert: DeviceCert,
+    /// Unix seconds.
+    pub at: u64,
+    pub claim: Claim,
+}
+
+/// A record as stored in the DHT: CBOR body and the device's signature over it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedRecord {
+    #[serde(with = "crate::friend::serde_bytes_vec")]
+    pub body: Vec<u8>,
+    pub signature: Signature,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    #[error("record is too large")]
+    TooLarge,
+    #[error("record is malformed")]
+    Malformed,
+    #[error("record's certificate or signature does not verify")]
+    BadSignature,
+    #[error("record is stored under a key that does not match its content")]
+    WrongKey,
+    #[error("record is expired")]
+    Expired,
+}
+
+/// The DHT key of an account's device records.
+pub fn account_key(account: &AccountId) -> Vec<u8> {
+    hashed(b"kith/account-devices/v1", account.as_bytes()).to_vec()
+}
+
+/// The hash that stands for a normalised identifier (`email:ann@example.org`,
+/// `phone:+4915112345678`). See docs/privacy.md for what this does and does
+/// not hide.
+pub fn identifier_hash(kind: &str, normalised: &str) -> [u8; 32] {
+    hashed(b"kith/identifier/v1", format!("{kind}:{normalised}").as_bytes())
+}
+
+/// The DHT key of a discoverable identifier's record.
+pub fn identifier_key(id: &[u8; 32]) -> Vec<u8> {
+    hashed(b"kith/discoverable/v1", id).to_vec()
+}
+
+fn hashed(domain: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(domain);
+    h.update([0]);
+    h.update(data);
+    h.finalize().into()
+}
+
+impl SignedRecord {
+    pub fn seal(body: &Body, sign: impl FnOnce(&[u8]) -> Signature) -> Self {
+        let bytes = cbor4ii::serde::to_vec(Vec::new(), body).unwrap_or_default();
+        let signature = sign(&bytes);
+        SignedRecord { body: bytes, signature }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        cbor4ii::serde::to_vec(Vec::new(), self).unwrap_or_default()
+    }
+
+    /// The DHT key this record belongs under.
+    pub fn key(body: &Body) -> Vec<u8> {
+        match &body.claim {
+            Claim::Addresses { .. } => account_key(&body.cert.account),
+            Claim::Discoverable { id } => identifier_key(id),
+        }
+    }
+
+    /// Parse and verify a record found under `key` at time `now`.
+    pub fn open(key: &[u8], value: &[u8], now: u64) -> Result<Body, RecordError> {
+        if value.len() > MAX_RECORD_BYTES {
+            return Err(RecordError::TooLarge);
+        }
+        let record: SignedRecord = cbor4ii::serde::from_slice(value).map_err(|_| RecordError::Malformed)?;
+        let body: Body = cbor4ii::serde::from_slice(&record.body).map_err(|_| RecordError::Malformed)?;
+        body.cert.verify().map_err(|_| RecordError::BadSignature)?;
+        body.cert
+            .device
+            .verify(Context::DeviceRecord, &record.body, &record.signature)
+            .map_err(|_| RecordError::BadSignature)?;
+        if Self::key(&body) != key {
+            return Err(RecordError::WrongKey);
+        }
+        if let Claim::Addresses { addrs } = &body.claim {
+            if addrs.len() > MAX_RECORD_ADDRS {
+                return Err(RecordError::Malformed);
+            }
+        }
+        if now.saturating_sub(body.at) > RECORD_TTL_SECS {
+            return Err(RecordError::Expired);
+        }
+        Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kith_keys::{AccountKey, DeviceKey};
+
+    fn signed(claim: Claim, at: u64) -> (Vec<u8>, Vec<u8>) {
+        let account = AccountKey::from_seed(&[1; 32]);
+        let device = DeviceKey::from_seed(&[2; 32]);
+        let cert = DeviceCert::issue(&account, device.id(), "d", 1).unwrap();
+        let body = Body { cert, at, claim };
+        let record = SignedRecord::seal(&body, |b| device.sign(Context::DeviceRecord, b));
+        (SignedRecord::key(&body), record.to_bytes())
+    }
+
+    #[test]
+    fn a_valid_record_opens_under_its_own_key_only() {
+        let (key, value) = signed(Claim::Addresses { addrs: vec![vec![1, 2, 3]] }, 100);
+        assert!(SignedRecord::open(&key, &value, 100).is_ok());
+        let other = account_key(&AccountKey::from_seed(&[5; 32]).id());
+        assert_eq!(SignedRecord::open(&other, &value, 100), Err(RecordError::WrongKey));
+    }
+
+    #[test]
+    fn discoverable_records_are_keyed_by_identifier() {
+        let id = identifier_hash("email", "b@example.org");
+        let (key, value) = signed(Claim::Discoverable { id }, 100);
+        assert_eq!(key, identifier_key(&id));
+        assert!(SignedRecord::open(&key, &value, 100).is_ok());
+    }
+
+    #[test]
+    fn tampering_and_age_are_detected() {
+        let (key, mut value) = signed(Claim::Addresses { addrs: vec![] }, 100);
+        assert_eq!(SignedRecord::open(&key, &value, 100 + RECORD_TTL_SECS + 1), Err(RecordError::Expired));
+        let n = value.len();
+        value[n - 1] ^= 1;
+        assert!(SignedRecord::open(&key, &value, 100).is_err());
+        assert_eq!(SignedRecord::open(&key, b"junk", 100), Err(RecordError::Malformed));
+    }
+}
+
+/// Identifier kinds an account may be discoverable by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentifierKind {
+    Email,
+    Phone,
+}
+
+impl IdentifierKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentifierKind::Email => "email",
+            IdentifierKind::Phone => "phone",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "email" => Some(IdentifierKind::Email),
+            "phone" => Some(IdentifierKind::Phone),
+            _ => None,
+        }
+    }
+
+    /// The canonical form both the publisher and the searcher hash: emails
+    /// trimmed and lower-cased; phone numbers as `+` and digits only (a
+    /// number without a country code stays as its digits). `None` if the
+    /// value cannot be such an identifier.
+    pub fn normalise(self, value: &str) -> Option<String> {
+        let value = value.trim();
+        match self {
+            IdentifierKind::Email => {
+                let lower = value.to_lowercase();
+                let (local, domain) = lower.split_once('@')?;
+                let valid = !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !lower.contains(char::is_whitespace) && lower.len() <= 254;
+                valid.then_some(lower)
+            }
+            IdentifierKind::Phone => {
+                let plus = value.starts_with('+') || value.starts_with("00");
+                let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+                let digits = if value.starts_with("00") { digits[2..].to_string() } else { digits };
+                let allowed = value.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+                (allowed && (6..=15).contains(&digits.len())).then(|| if plus { format!("+{digits}") } else { digits })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod identifier_tests {
+    use super::IdentifierKind::{Email, Phone};
+
+    #[test]
+    fn emails_normalise_case_and_space() {
+        assert_eq!(Email.normalise("  B@Example.org "), Some("b@example.org".into()));
+        assert_eq!(Email.normalise("no-at-sign"), None);
+        assert_eq!(Email.normalise("a@b"), None);
+    }
+
+    #[test]
+    fn phones_normalise_to_plus_and_digits() {
+        assert_eq!(Phone.normalise("+49 (151) 123-45678"), Some("+4915112345678".into()));
+        assert_eq!(Phone.normalise("0049 151 12345678"), Some("+4915112345678".into()));
+        assert_eq!(Phone.normalise("0151 12345678"), Some("015112345678".into()));
+        assert_eq!(Phone.normalise("call me"), None);
+        assert_eq!(Phone.normalise("12"), None);
+    }
+}
