@@ -1,6 +1,8 @@
 //! `Doc`: an Automerge document written by one device (actor id = device public key).
 
-use automerge::{ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc as _, transaction::Transactable as _};
+use automerge::{
+    ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc as _, transaction::Transactable as _,
+};
 use kith_keys::DeviceId;
 
 use crate::DocError;
@@ -15,7 +17,9 @@ pub struct Doc {
 impl Doc {
     /// A new, empty document written by `device`.
     pub fn new(device: &DeviceId) -> Self {
-        Doc { inner: AutoCommit::new().with_actor(ActorId::from(device.as_bytes())) }
+        Doc {
+            inner: AutoCommit::new().with_actor(ActorId::from(device.as_bytes())),
+        }
     }
 
     /// Load saved bytes; new changes will be written by `device`.

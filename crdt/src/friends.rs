@@ -38,11 +38,15 @@ pub struct FriendsDoc {
 
 impl FriendsDoc {
     pub fn new(device: &DeviceId) -> Self {
-        FriendsDoc { doc: Doc::new(device) }
+        FriendsDoc {
+            doc: Doc::new(device),
+        }
     }
 
     pub fn load(bytes: &[u8], device: &DeviceId) -> Result<Self, DocError> {
-        Ok(FriendsDoc { doc: Doc::load(bytes, device)? })
+        Ok(FriendsDoc {
+            doc: Doc::load(bytes, device)?,
+        })
     }
 
     pub fn save(&mut self) -> Vec<u8> {
@@ -52,10 +56,18 @@ impl FriendsDoc {
     pub fn add(&mut self, friend: &Friend) -> Result<(), DocError> {
         let friends = self.doc.root_map(FRIENDS)?;
         let d = self.doc.inner_mut();
-        let entry = d.put_object(&friends, friend.account.to_string(), automerge::ObjType::Map)?;
+        let entry = d.put_object(
+            &friends,
+            friend.account.to_string(),
+            automerge::ObjType::Map,
+        )?;
         d.put(&entry, "since", ScalarValue::Uint(friend.since))?;
         d.put(&entry, "name", friend.name.as_str())?;
-        d.put(&entry, "request", ScalarValue::Bytes(friend.request.clone()))?;
+        d.put(
+            &entry,
+            "request",
+            ScalarValue::Bytes(friend.request.clone()),
+        )?;
         d.put(&entry, "accept", ScalarValue::Bytes(friend.accept.clone()))?;
         self.doc.commit();
         Ok(())
@@ -63,7 +75,9 @@ impl FriendsDoc {
 
     /// Returns whether the account was a friend.
     pub fn remove(&mut self, account: &AccountId) -> Result<bool, DocError> {
-        let Some(friends) = self.doc.existing_root_map(FRIENDS) else { return Ok(false) };
+        let Some(friends) = self.doc.existing_root_map(FRIENDS) else {
+            return Ok(false);
+        };
         let key = account.to_string();
         if self.doc.inner().get(&friends, key.as_str())?.is_none() {
             return Ok(false);
@@ -83,7 +97,9 @@ impl FriendsDoc {
     /// newer writer, damage) are returned by key in the second list.
     pub fn friends(&self) -> (Vec<Friend>, Vec<String>) {
         let (mut good, mut bad) = (Vec::new(), Vec::new());
-        let Some(friends) = self.doc.existing_root_map(FRIENDS) else { return (good, bad) };
+        let Some(friends) = self.doc.existing_root_map(FRIENDS) else {
+            return (good, bad);
+        };
         for key in self.doc.inner().keys(&friends) {
             match self.read_friend(&friends, &key) {
                 Some(friend) => good.push(friend),
@@ -109,7 +125,9 @@ impl FriendsDoc {
 
     pub fn block(&mut self, account: &AccountId, since: u64) -> Result<(), DocError> {
         let blocked = self.doc.root_map(BLOCKED)?;
-        self.doc.inner_mut().put(&blocked, account.to_string(), ScalarValue::Uint(since))?;
+        self.doc
+            .inner_mut()
+            .put(&blocked, account.to_string(), ScalarValue::Uint(since))?;
         self.doc.commit();
         Ok(())
     }
@@ -129,8 +147,14 @@ impl FriendsDoc {
     }
 
     pub fn blocked(&self) -> Vec<AccountId> {
-        let Some(blocked) = self.doc.existing_root_map(BLOCKED) else { return Vec::new() };
-        self.doc.inner().keys(&blocked).filter_map(|k| k.parse().ok()).collect()
+        let Some(blocked) = self.doc.existing_root_map(BLOCKED) else {
+            return Vec::new();
+        };
+        self.doc
+            .inner()
+            .keys(&blocked)
+            .filter_map(|k| k.parse().ok())
+            .collect()
     }
 }
 
@@ -176,7 +200,10 @@ mod tests {
         doc.add(&friend(1)).unwrap();
         let bytes = doc.save();
         for cut in [1, bytes.len() / 2, bytes.len() - 1] {
-            assert!(FriendsDoc::load(&bytes[..cut], &device).is_err(), "cut at {cut}");
+            assert!(
+                FriendsDoc::load(&bytes[..cut], &device).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 }

@@ -114,3 +114,32 @@ impl Payload {
         self.0
     }
 }
+
+/// Serde for a [`Signature`] as 64 raw bytes in every format, so binary
+/// encodings never disagree about "human-readable" hex.
+pub mod signature_bytes {
+    use serde::{Deserializer, Serializer, de};
+
+    use super::Signature;
+
+    pub fn serialize<S: Serializer>(signature: &Signature, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&signature.to_bytes())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Signature, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = Signature;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("64 signature bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Signature, E> {
+                let bytes: [u8; 64] = v
+                    .try_into()
+                    .map_err(|_| E::invalid_length(v.len(), &self))?;
+                Ok(Signature::from_bytes(&bytes))
+            }
+        }
+        d.deserialize_bytes(Visitor)
+    }
+}

@@ -5,11 +5,18 @@
 //! request that needs the network answers later through its stored reply.
 
 mod dial;
+mod discovery;
+mod friends;
+mod handshake;
 mod hello;
 mod peers;
+mod records;
 mod swarm_events;
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use futures::StreamExt as _;
 use libp2p::{Multiaddr, Swarm, core::transport::ListenerId, swarm::ConnectionId};
@@ -24,7 +31,13 @@ use crate::{
     store::Store,
 };
 
-use self::peers::Peers;
+use self::{friends::Friends, peers::Peers, records::Lookups};
+
+/// How often the actor does its timed work (expire waits, retry deliveries).
+const TICK: Duration = Duration::from_secs(1);
+
+/// How often undelivered handshake messages are retried.
+const RETRY_EVERY: Duration = Duration::from_secs(15);
 
 pub(crate) struct NodeActor {
     swarm: Swarm<Behaviour>,
@@ -39,6 +52,14 @@ pub(crate) struct NodeActor {
     listeners: HashMap<ListenerId, Vec<Multiaddr>>,
     listen_waiters: Vec<Reply<Vec<Multiaddr>>>,
     bootstrap: Vec<Multiaddr>,
+    friends: Friends,
+    /// Kademlia queries in flight and what they are for.
+    lookups: Lookups,
+    last_resolve: HashMap<kith_keys::AccountId, Instant>,
+    contact_lookups: HashMap<[u8; 32], Instant>,
+    lookup_limiter: kith_protocol::rate::RateLimiter<()>,
+    last_publish: Option<Instant>,
+    last_retry: Instant,
 }
 
 impl NodeActor {
@@ -51,8 +72,8 @@ impl NodeActor {
     ) -> Self {
         NodeActor {
             swarm,
-            store: options.store,
-            identity: options.identity,
+            store: options.store.clone(),
+            identity: options.identity.clone(),
             commands,
             events,
             peers: Peers::default(),
@@ -60,6 +81,17 @@ impl NodeActor {
             listeners: listeners.into_iter().map(|id| (id, Vec::new())).collect(),
             listen_waiters: Vec::new(),
             bootstrap: options.bootstrap,
+            friends: Friends::load(&options.store, &options.identity.device()),
+            lookups: HashMap::new(),
+            last_resolve: HashMap::new(),
+            contact_lookups: HashMap::new(),
+            lookup_limiter: kith_protocol::rate::RateLimiter::new(
+                records::MAX_CONTACT_LOOKUPS_PER_MINUTE,
+                60,
+                1,
+            ),
+            last_publish: None,
+            last_retry: Instant::now(),
         }
     }
 
@@ -68,6 +100,8 @@ impl NodeActor {
         async move {
             tracing::info!(account = %self.identity.account(), device = %self.identity.device(), "node started");
             self.dial_at_start();
+            let mut tick = tokio::time::interval(TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let shutdown_reply = loop {
                 tokio::select! {
                     biased;
@@ -77,6 +111,7 @@ impl NodeActor {
                         None => break None,
                     },
                     event = self.swarm.select_next_some() => self.handle_swarm_event(event),
+                    _ = tick.tick() => self.handle_tick(),
                 }
             };
             if let Err(e) = self.store.flush() {
@@ -101,6 +136,28 @@ impl NodeActor {
                 self.listen_waiters.push(reply);
                 self.answer_listen_waiters();
             }
+            Command::Invite(ttl, reply) => self.handle_invite(ttl, reply),
+            Command::AddFriend(target, message, reply) => {
+                self.handle_add_friend(target, message, reply)
+            }
+            Command::ActOnFriend(account, action, reply) => {
+                self.handle_act_on_friend(account, action, reply)
+            }
+            Command::FriendRequests(reply) => {
+                let _ = reply.send(self.friend_requests());
+            }
+            Command::Friends(reply) => {
+                let _ = reply.send(Ok(self.friend_list()));
+            }
+            Command::Suggestions(reply) => {
+                let _ = reply.send(self.suggestions());
+            }
+            Command::ImportContacts(contacts, reply) => {
+                let _ = reply.send(self.import_contacts(contacts));
+            }
+            Command::Discoverable(change, reply) => {
+                let _ = reply.send(self.change_discoverable(change));
+            }
             // The loop stops on `Shutdown` before getting here; answering
             // keeps this match total without a panic.
             Command::Shutdown(reply) => {
@@ -115,7 +172,44 @@ impl NodeActor {
             device: self.identity.device(),
             listen: self.swarm.listeners().cloned().collect(),
             peers: self.peers.statuses(),
-            friends_online: 0,
+            friends_online: self.friends_online(),
+            handshakes_dropped: self.friends.dropped,
+        }
+    }
+
+    /// Timed work: answer `friend add` waits that ran out, retry undelivered
+    /// handshake messages, republish records when due.
+    fn handle_tick(&mut self) {
+        let now = Instant::now();
+        self.expire_add_waiters(now);
+        if now.duration_since(self.last_retry) >= RETRY_EVERY {
+            self.last_retry = now;
+            match self.store.outbox_accounts() {
+                Ok(accounts) => {
+                    for account in accounts {
+                        if self.peer_of_account(&account).is_some() {
+                            self.deliver_outbox(&account);
+                        } else {
+                            self.resolve_account(account);
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot read the handshake outbox"),
+            }
+        }
+        self.publish_records_if_due(false);
+    }
+
+    /// A peer proved its account: refuse it if blocked, else deliver what waits for it.
+    fn account_connected(&mut self, account: kith_keys::AccountId) {
+        if self.friends.doc.is_blocked(&account) {
+            tracing::info!(account = %account.fmt_short(), "closing connection to a blocked account");
+            self.disconnect_account(&account);
+            return;
+        }
+        self.deliver_outbox(&account);
+        if self.last_publish.is_none() {
+            self.publish_records_if_due(true);
         }
     }
 
@@ -132,6 +226,12 @@ impl NodeActor {
                 let _ = waiter.send(Ok(addrs.clone()));
             }
         }
+    }
+}
+
+impl From<kith_crdt::DocError> for NodeError {
+    fn from(e: kith_crdt::DocError) -> Self {
+        NodeError::Store(e.to_string())
     }
 }
 

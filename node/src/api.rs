@@ -6,6 +6,7 @@
 
 mod auth;
 mod error;
+mod friends;
 pub(crate) mod routes;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -13,12 +14,16 @@ use std::{net::SocketAddr, sync::Arc};
 use axum::{Router, extract::DefaultBodyLimit, routing};
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use friends::{
+    AccountRequest, AddRequest, FriendsJson, IdentifierJson, IdentifiersJson, ImportRequest,
+    ImportResponse, InviteRequest, InviteResponse, OutcomeJson, RequestsJson, SuggestionsJson,
+};
 pub use routes::{ConnectRequest, ConnectResponse, PeerJson, StatusJson};
 
 use crate::node::Node;
 
 /// Largest request body the API reads, in bytes.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_BODY_BYTES: usize = crate::contacts::MAX_CONTACTS_FILE_BYTES + 64 * 1024;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -37,6 +42,31 @@ pub fn router(node: Node, token: String, addr: SocketAddr) -> Router {
         .route("/v1/status", routing::get(routes::status))
         .route("/v1/connect", routing::post(routes::connect))
         .route("/v1/events", routing::get(routes::events))
+        .route("/v1/friends", routing::get(friends::list))
+        .route("/v1/friends/invite", routing::post(friends::invite))
+        .route("/v1/friends/add", routing::post(friends::add))
+        .route("/v1/friends/requests", routing::get(friends::requests))
+        .route("/v1/friends/accept", routing::post(friends::accept))
+        .route("/v1/friends/decline", routing::post(friends::decline))
+        .route("/v1/friends/remove", routing::post(friends::remove))
+        .route("/v1/friends/block", routing::post(friends::block))
+        .route(
+            "/v1/friends/suggestions",
+            routing::get(friends::suggestions),
+        )
+        .route(
+            "/v1/contacts/import",
+            routing::post(friends::import_contacts),
+        )
+        .route("/v1/discoverable", routing::get(friends::discoverable_list))
+        .route(
+            "/v1/discoverable/add",
+            routing::post(friends::discoverable_add),
+        )
+        .route(
+            "/v1/discoverable/remove",
+            routing::post(friends::discoverable_remove),
+        )
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,8 +1,18 @@
 //! The `kith` command line (contract: shared/spec/cli.md). Every command but
 //! `init`, `id` and `daemon` is a client of the running daemon's local API.
 
+/// `println!` that ignores a closed stdout (`kith … | head`), instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod client;
 mod commands;
+mod friends;
+pub mod qr;
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -65,6 +75,72 @@ pub enum Command {
         #[arg(value_name = "MULTIADDR")]
         addr: String,
     },
+    /// Friends: tickets, requests, the list, suggestions.
+    #[command(subcommand)]
+    Friend(FriendCommand),
+    /// Your address book, for friend suggestions.
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
+    /// Identifiers (email, phone) people may find you by.
+    #[command(subcommand)]
+    Discoverable(DiscoverableCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FriendCommand {
+    /// Print a single-use friend ticket (and its QR code).
+    Invite {
+        /// Draw the QR code in the terminal.
+        #[arg(long)]
+        qr: bool,
+        /// Write the QR code as a PNG image.
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
+        /// Write the QR code as an SVG image.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// How long the ticket stays valid (e.g. 10m, 24h, 7d) [default: 24h].
+        #[arg(long, value_name = "DURATION", value_parser = friends::parse_duration)]
+        ttl: Option<std::time::Duration>,
+    },
+    /// Send a signed friend request to a ticket's account or an account id.
+    Add {
+        #[arg(value_name = "TICKET|ACCOUNT")]
+        target: String,
+        /// A note shown with the request.
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Pending incoming and outgoing requests.
+    Requests,
+    /// Accept a pending request.
+    Accept { account: String },
+    /// Decline a pending request.
+    Decline { account: String },
+    /// End a friendship (on both sides).
+    Remove { account: String },
+    /// Refuse all further requests and connections from an account.
+    Block { account: String },
+    /// Your friends.
+    List,
+    /// People you may know, with the reason.
+    Suggest,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactsCommand {
+    /// Import contacts from a vCard (3 or 4) or CSV file.
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiscoverableCommand {
+    /// Let people who have this email or phone number find you.
+    Add { kind: String, value: String },
+    /// Stop being discoverable by it.
+    Remove { kind: String, value: String },
+    /// The identifiers you are discoverable by.
+    List,
 }
 
 /// Parse the command line and run it. Returns the process exit code.

@@ -23,6 +23,20 @@ pub enum Event {
     /// A peer presented a certificate that did not verify or was not its own;
     /// the node closed every connection to it.
     PeerRejected { device: DeviceId, reason: String },
+    /// Someone asked to be friends; waiting for `friend accept` or `decline`.
+    FriendRequestReceived {
+        account: AccountId,
+        name: String,
+        message: String,
+    },
+    /// A friendship was made (either side accepted).
+    FriendAdded { account: AccountId, name: String },
+    /// Our request was declined.
+    FriendRequestDeclined { account: AccountId },
+    /// A friendship ended (either side removed it).
+    FriendRemoved { account: AccountId },
+    /// A contact turned out to be on Kith.
+    SuggestionFound { account: AccountId, reason: String },
 }
 
 impl Event {
@@ -32,6 +46,11 @@ impl Event {
             Event::PeerConnected { .. } => "peer_connected",
             Event::PeerDisconnected { .. } => "peer_disconnected",
             Event::PeerRejected { .. } => "peer_rejected",
+            Event::FriendRequestReceived { .. } => "friend_request_received",
+            Event::FriendAdded { .. } => "friend_added",
+            Event::FriendRequestDeclined { .. } => "friend_request_declined",
+            Event::FriendRemoved { .. } => "friend_removed",
+            Event::SuggestionFound { .. } => "suggestion_found",
         }
     }
 }

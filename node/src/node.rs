@@ -50,6 +50,57 @@ pub enum NodeError {
     Network(String),
     #[error("storage failed: {0}")]
     Store(String),
+    /// The request was understood and refused; `code` is stable snake_case.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+}
+
+impl NodeError {
+    pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> Self {
+        NodeError::Refused {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Who `friend add` is for.
+#[derive(Debug, Clone)]
+pub enum FriendTarget {
+    Ticket(kith_protocol::ticket::Ticket),
+    Account(AccountId),
+}
+
+/// The state of a friendship after a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FriendOutcome {
+    pub account: AccountId,
+    pub state: crate::store::RequestState,
+}
+
+/// What to do to a friendship or request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FriendAction {
+    Accept,
+    Decline,
+    Remove,
+    Block,
+}
+
+/// A friend as `friend list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FriendInfo {
+    pub account: AccountId,
+    pub name: String,
+    pub since: u64,
+    pub online: bool,
+}
+
+/// A freshly issued friend ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invite {
+    pub ticket: String,
+    pub expires_at: u64,
 }
 
 /// A peer as `status` reports it.
@@ -68,6 +119,8 @@ pub struct Status {
     pub listen: Vec<Multiaddr>,
     pub peers: Vec<PeerStatus>,
     pub friends_online: usize,
+    /// Incoming handshake messages dropped by the flood limits so far.
+    pub handshakes_dropped: u64,
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
@@ -78,7 +131,26 @@ pub(crate) enum Command {
     Status(Reply<Status>),
     Connect(Multiaddr, Reply<DeviceId>),
     WaitListening(Reply<Vec<Multiaddr>>),
+    Invite(Duration, Reply<Invite>),
+    AddFriend(FriendTarget, String, Reply<FriendOutcome>),
+    ActOnFriend(AccountId, FriendAction, Reply<FriendOutcome>),
+    FriendRequests(Reply<Vec<crate::store::RequestRecord>>),
+    Friends(Reply<Vec<FriendInfo>>),
+    Suggestions(Reply<Vec<crate::store::Suggestion>>),
+    ImportContacts(Vec<crate::contacts::ContactId>, Reply<usize>),
+    Discoverable(
+        DiscoverableChange,
+        Reply<Vec<crate::store::DiscoverableRecord>>,
+    ),
     Shutdown(Reply<()>),
+}
+
+/// `discoverable add|remove|list`.
+#[derive(Debug, Clone)]
+pub enum DiscoverableChange {
+    Add(kith_protocol::records::IdentifierKind, String),
+    Remove(kith_protocol::records::IdentifierKind, String),
+    List,
 }
 
 /// A running node. Clone freely; when the actor has stopped every method
@@ -151,6 +223,58 @@ impl Node {
     /// The listen addresses, once every configured listener has one.
     pub async fn wait_listening(&self) -> Result<Vec<Multiaddr>, NodeError> {
         self.request(Command::WaitListening).await
+    }
+
+    /// A new single-use friend ticket valid for `ttl`.
+    pub async fn invite(&self, ttl: Duration) -> Result<Invite, NodeError> {
+        self.request(|r| Command::Invite(ttl, r)).await
+    }
+
+    /// Send a signed friend request. With a ticket this waits (briefly) for
+    /// the automatic accept; otherwise it returns `requested` and keeps
+    /// delivering in the background.
+    pub async fn add_friend(
+        &self,
+        target: FriendTarget,
+        message: String,
+    ) -> Result<FriendOutcome, NodeError> {
+        self.request(|r| Command::AddFriend(target, message, r))
+            .await
+    }
+
+    pub async fn act_on_friend(
+        &self,
+        account: AccountId,
+        action: FriendAction,
+    ) -> Result<FriendOutcome, NodeError> {
+        self.request(|r| Command::ActOnFriend(account, action, r))
+            .await
+    }
+
+    pub async fn friend_requests(&self) -> Result<Vec<crate::store::RequestRecord>, NodeError> {
+        self.request(Command::FriendRequests).await
+    }
+
+    pub async fn friends(&self) -> Result<Vec<FriendInfo>, NodeError> {
+        self.request(Command::Friends).await
+    }
+
+    pub async fn suggestions(&self) -> Result<Vec<crate::store::Suggestion>, NodeError> {
+        self.request(Command::Suggestions).await
+    }
+
+    pub async fn import_contacts(
+        &self,
+        contacts: Vec<crate::contacts::ContactId>,
+    ) -> Result<usize, NodeError> {
+        self.request(|r| Command::ImportContacts(contacts, r)).await
+    }
+
+    pub async fn discoverable(
+        &self,
+        change: DiscoverableChange,
+    ) -> Result<Vec<crate::store::DiscoverableRecord>, NodeError> {
+        self.request(|r| Command::Discoverable(change, r)).await
     }
 
     /// Stop the actor: flush the store, close connections. Idempotent.

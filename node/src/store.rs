@@ -16,7 +16,10 @@ use std::path::Path;
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use discovery::{ContactRecord, DiscoverableRecord, Suggestion};
-pub use friends::{Direction, HandshakeIntent, InviteRecord, RequestRecord, RequestState};
+pub use friends::{
+    Direction, HandshakeIntent, InviteRecord, MAX_OUTBOX_PER_ACCOUNT, MAX_SENT_VERSIONS,
+    RequestRecord, RequestState,
+};
 pub use peers::KnownPeer;
 
 /// sled's page cache. Its default is 1 GiB, far more than a node needs.
@@ -125,9 +128,13 @@ impl Store {
                 self.flush()
             }
             Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes).map_err(|_| {
-                    StoreError::Corrupt { tree: "meta", key: "schema".into(), why: "not a u32".into() }
-                })?;
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        tree: "meta",
+                        key: "schema".into(),
+                        why: "not a u32".into(),
+                    })?;
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::NewerSchema { found });
                 }
@@ -143,7 +150,8 @@ impl Store {
     }
 
     pub fn set_display_name(&self, name: &str) -> Result<(), StoreError> {
-        self.tree(Tree::Meta).insert("display_name", name.as_bytes())?;
+        self.tree(Tree::Meta)
+            .insert("display_name", name.as_bytes())?;
         self.flush()
     }
 
@@ -155,19 +163,32 @@ impl Store {
     }
 
     /// Read a JSON record.
-    pub(crate) fn get_json<T: DeserializeOwned>(&self, tree: Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+    pub(crate) fn get_json<T: DeserializeOwned>(
+        &self,
+        tree: Tree,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
         match self.tree(tree).get(key)? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt {
-                tree: tree.name(),
-                key: String::from_utf8_lossy(key).into_owned(),
-                why: e.to_string(),
-            }),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt {
+                        tree: tree.name(),
+                        key: String::from_utf8_lossy(key).into_owned(),
+                        why: e.to_string(),
+                    })
+            }
         }
     }
 
     /// Write a JSON record (not flushed: callers flush when they report success).
-    pub(crate) fn put_json<T: Serialize>(&self, tree: Tree, key: &[u8], value: &T) -> Result<(), StoreError> {
+    pub(crate) fn put_json<T: Serialize>(
+        &self,
+        tree: Tree,
+        key: &[u8],
+        value: &T,
+    ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
             tree: tree.name(),
             key: String::from_utf8_lossy(key).into_owned(),
@@ -178,7 +199,10 @@ impl Store {
     }
 
     /// Every record of a tree; corrupt ones are reported by key, not dropped.
-    pub(crate) fn all_json<T: DeserializeOwned>(&self, tree: Tree) -> Result<(Vec<T>, Vec<StoreError>), StoreError> {
+    pub(crate) fn all_json<T: DeserializeOwned>(
+        &self,
+        tree: Tree,
+    ) -> Result<(Vec<T>, Vec<StoreError>), StoreError> {
         let (mut good, mut bad) = (Vec::new(), Vec::new());
         for entry in self.tree(tree).iter() {
             let (key, value) = entry?;
@@ -220,9 +244,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            store.tree(Tree::Meta).insert("schema", &99u32.to_be_bytes()).unwrap();
+            store
+                .tree(Tree::Meta)
+                .insert("schema", &99u32.to_be_bytes())
+                .unwrap();
             store.flush().unwrap();
         }
-        assert!(matches!(Store::open(dir.path()), Err(StoreError::NewerSchema { found: 99 })));
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::NewerSchema { found: 99 })
+        ));
     }
 }

@@ -29,7 +29,11 @@ pub type MessageHash = [u8; 32];
 pub enum Action {
     /// "Please be my friend." `invite` is the secret of a ticket the
     /// recipient issued, if the sender was handed one.
-    Request { name: String, message: String, invite: Option<[u8; 32]> },
+    Request {
+        name: String,
+        message: String,
+        invite: Option<[u8; 32]>,
+    },
     /// "Yes" to the request with this hash.
     Accept { request: MessageHash, name: String },
     /// "No" to the request with this hash.
@@ -55,6 +59,7 @@ pub struct Signed {
     #[serde(with = "serde_bytes_vec")]
     pub body: Vec<u8>,
     pub cert: DeviceCert,
+    #[serde(with = "kith_keys::sign::signature_bytes")]
     pub signature: Signature,
 }
 
@@ -127,7 +132,24 @@ impl Signed {
     pub fn seal(body: &Body, cert: DeviceCert, sign: impl FnOnce(&[u8]) -> Signature) -> Self {
         let bytes = encode(body);
         let signature = sign(&bytes);
-        Signed { body: bytes, cert, signature }
+        Signed {
+            body: bytes,
+            cert,
+            signature,
+        }
+    }
+
+    /// The message's own bytes (CBOR), as kept for proofs.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        cbor4ii::serde::to_vec(Vec::new(), self).unwrap_or_default()
+    }
+
+    /// Read bytes written by [`to_bytes`](Self::to_bytes); checks structure only.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, HandshakeError> {
+        if bytes.len() > MAX_HANDSHAKE_BYTES * 2 {
+            return Err(HandshakeError::TooLarge(bytes.len()));
+        }
+        cbor4ii::serde::from_slice(bytes).map_err(|_| HandshakeError::Malformed)
     }
 
     /// The hash that names this message: sha256 of body and signature.
@@ -140,7 +162,12 @@ impl Signed {
 
     /// Verify everything and return the body, for a receiver that is `me` at
     /// unix time `now`. Nonces are recorded in `replay` only on success.
-    pub fn open(&self, me: &AccountId, now: u64, replay: &mut ReplayCache) -> Result<Opened, HandshakeError> {
+    pub fn open(
+        &self,
+        me: &AccountId,
+        now: u64,
+        replay: &mut ReplayCache,
+    ) -> Result<Opened, HandshakeError> {
         let opened = self.verify()?;
         let body = &opened.body;
         if body.from == *me {
@@ -169,22 +196,36 @@ impl Signed {
             .device
             .verify(Context::FriendHandshake, &self.body, &self.signature)
             .map_err(|_| HandshakeError::BadSignature)?;
-        let body: Body = cbor4ii::serde::from_slice(&self.body).map_err(|_| HandshakeError::Malformed)?;
+        let body: Body =
+            cbor4ii::serde::from_slice(&self.body).map_err(|_| HandshakeError::Malformed)?;
         if body.from != self.cert.account {
-            return Err(HandshakeError::WrongSender { from: body.from, signer: self.cert.account });
+            return Err(HandshakeError::WrongSender {
+                from: body.from,
+                signer: self.cert.account,
+            });
         }
         check_limits(&body.action)?;
-        Ok(Opened { body, device: self.cert.device, hash: self.hash() })
+        Ok(Opened {
+            body,
+            device: self.cert.device,
+            hash: self.hash(),
+        })
     }
 }
 
 fn check_limits(action: &Action) -> Result<(), HandshakeError> {
     let too_long = match action {
-        Action::Request { name, message, .. } => name.len() > MAX_NAME_LEN || message.len() > MAX_FRIEND_MESSAGE_LEN,
+        Action::Request { name, message, .. } => {
+            name.len() > MAX_NAME_LEN || message.len() > MAX_FRIEND_MESSAGE_LEN
+        }
         Action::Accept { name, .. } => name.len() > MAX_NAME_LEN,
         Action::Decline { .. } | Action::Remove => false,
     };
-    if too_long { Err(HandshakeError::FieldTooLong) } else { Ok(()) }
+    if too_long {
+        Err(HandshakeError::FieldTooLong)
+    } else {
+        Ok(())
+    }
 }
 
 /// CBOR bytes of a body. Encoding plain data into a `Vec` cannot fail.
@@ -230,25 +271,43 @@ mod tests {
         let account = AccountKey::from_seed(&[seed; 32]);
         let device = DeviceKey::from_seed(&[seed + 100; 32]);
         let cert = DeviceCert::issue(&account, device.id(), "d", 1).unwrap();
-        Side { account, device, cert }
+        Side {
+            account,
+            device,
+            cert,
+        }
     }
 
     const NOW: u64 = 1_800_000_000;
 
     fn seal(from: &Side, to: &Side, at: u64, nonce: u8, action: Action) -> Signed {
-        let body = Body { from: from.account.id(), to: to.account.id(), at, nonce: [nonce; 16], action };
-        Signed::seal(&body, from.cert.clone(), |b| from.device.sign(Context::FriendHandshake, b))
+        let body = Body {
+            from: from.account.id(),
+            to: to.account.id(),
+            at,
+            nonce: [nonce; 16],
+            action,
+        };
+        Signed::seal(&body, from.cert.clone(), |b| {
+            from.device.sign(Context::FriendHandshake, b)
+        })
     }
 
     fn request() -> Action {
-        Action::Request { name: "Ann".into(), message: "hi".into(), invite: None }
+        Action::Request {
+            name: "Ann".into(),
+            message: "hi".into(),
+            invite: None,
+        }
     }
 
     #[test]
     fn a_valid_request_opens() {
         let (a, b) = (side(1), side(2));
         let msg = seal(&a, &b, NOW, 1, request());
-        let opened = msg.open(&b.account.id(), NOW, &mut ReplayCache::default()).unwrap();
+        let opened = msg
+            .open(&b.account.id(), NOW, &mut ReplayCache::default())
+            .unwrap();
         assert_eq!(opened.body.from, a.account.id());
         assert_eq!(opened.device, a.device.id());
         assert_eq!(opened.hash, msg.hash());
@@ -260,7 +319,10 @@ mod tests {
         let msg = seal(&a, &b, NOW, 1, request());
         let mut cache = ReplayCache::default();
         msg.open(&b.account.id(), NOW, &mut cache).unwrap();
-        assert_eq!(msg.open(&b.account.id(), NOW + 1, &mut cache), Err(HandshakeError::Replay));
+        assert_eq!(
+            msg.open(&b.account.id(), NOW + 1, &mut cache),
+            Err(HandshakeError::Replay)
+        );
     }
 
     #[test]
@@ -272,16 +334,34 @@ mod tests {
             Err(HandshakeError::WrongAddressee(b.account.id()))
         );
         // An accept meant for someone else, too.
-        let accept = seal(&b, &c, NOW, 2, Action::Accept { request: msg.hash(), name: "B".into() });
-        assert!(matches!(accept.open(&a.account.id(), NOW, &mut ReplayCache::default()), Err(HandshakeError::WrongAddressee(_))));
+        let accept = seal(
+            &b,
+            &c,
+            NOW,
+            2,
+            Action::Accept {
+                request: msg.hash(),
+                name: "B".into(),
+            },
+        );
+        assert!(matches!(
+            accept.open(&a.account.id(), NOW, &mut ReplayCache::default()),
+            Err(HandshakeError::WrongAddressee(_))
+        ));
     }
 
     #[test]
     fn stale_and_future_messages_are_refused() {
         let (a, b) = (side(1), side(2));
-        for at in [NOW - HANDSHAKE_WINDOW_SECS - 1, NOW + HANDSHAKE_WINDOW_SECS + 1] {
+        for at in [
+            NOW - HANDSHAKE_WINDOW_SECS - 1,
+            NOW + HANDSHAKE_WINDOW_SECS + 1,
+        ] {
             let msg = seal(&a, &b, at, 1, request());
-            assert!(matches!(msg.open(&b.account.id(), NOW, &mut ReplayCache::default()), Err(HandshakeError::Stale { .. })));
+            assert!(matches!(
+                msg.open(&b.account.id(), NOW, &mut ReplayCache::default()),
+                Err(HandshakeError::Stale { .. })
+            ));
         }
     }
 
@@ -292,46 +372,94 @@ mod tests {
         let mut tampered = msg.clone();
         let last = tampered.body.len() - 1;
         tampered.body[last] ^= 1;
-        assert_eq!(tampered.open(&b.account.id(), NOW, &mut ReplayCache::default()), Err(HandshakeError::BadSignature));
+        assert_eq!(
+            tampered.open(&b.account.id(), NOW, &mut ReplayCache::default()),
+            Err(HandshakeError::BadSignature)
+        );
         let mut resigned = msg.clone();
         resigned.signature = side(9).device.sign(Context::FriendHandshake, &msg.body);
-        assert_eq!(resigned.open(&b.account.id(), NOW, &mut ReplayCache::default()), Err(HandshakeError::BadSignature));
+        assert_eq!(
+            resigned.open(&b.account.id(), NOW, &mut ReplayCache::default()),
+            Err(HandshakeError::BadSignature)
+        );
     }
 
     #[test]
     fn a_signature_made_for_another_message_type_is_refused() {
         let (a, b) = (side(1), side(2));
-        let body = Body { from: a.account.id(), to: b.account.id(), at: NOW, nonce: [1; 16], action: request() };
+        let body = Body {
+            from: a.account.id(),
+            to: b.account.id(),
+            at: NOW,
+            nonce: [1; 16],
+            action: request(),
+        };
         // The same bytes, signed as if they were a document change.
-        let cross = Signed::seal(&body, a.cert.clone(), |bytes| a.device.sign(Context::DocumentChange, bytes));
-        assert_eq!(cross.open(&b.account.id(), NOW, &mut ReplayCache::default()), Err(HandshakeError::BadSignature));
+        let cross = Signed::seal(&body, a.cert.clone(), |bytes| {
+            a.device.sign(Context::DocumentChange, bytes)
+        });
+        assert_eq!(
+            cross.open(&b.account.id(), NOW, &mut ReplayCache::default()),
+            Err(HandshakeError::BadSignature)
+        );
     }
 
     #[test]
     fn a_forged_sender_is_refused() {
         let (a, b, mallory) = (side(1), side(2), side(3));
         // Mallory signs with her own certified device but claims to be A.
-        let body = Body { from: a.account.id(), to: b.account.id(), at: NOW, nonce: [1; 16], action: request() };
-        let forged = Signed::seal(&body, mallory.cert.clone(), |bytes| mallory.device.sign(Context::FriendHandshake, bytes));
-        assert!(matches!(forged.open(&b.account.id(), NOW, &mut ReplayCache::default()), Err(HandshakeError::WrongSender { .. })));
+        let body = Body {
+            from: a.account.id(),
+            to: b.account.id(),
+            at: NOW,
+            nonce: [1; 16],
+            action: request(),
+        };
+        let forged = Signed::seal(&body, mallory.cert.clone(), |bytes| {
+            mallory.device.sign(Context::FriendHandshake, bytes)
+        });
+        assert!(matches!(
+            forged.open(&b.account.id(), NOW, &mut ReplayCache::default()),
+            Err(HandshakeError::WrongSender { .. })
+        ));
         // Or borrows A's certificate: the signature is not by A's device.
-        let borrowed = Signed::seal(&body, a.cert.clone(), |bytes| mallory.device.sign(Context::FriendHandshake, bytes));
-        assert_eq!(borrowed.open(&b.account.id(), NOW, &mut ReplayCache::default()), Err(HandshakeError::BadSignature));
+        let borrowed = Signed::seal(&body, a.cert.clone(), |bytes| {
+            mallory.device.sign(Context::FriendHandshake, bytes)
+        });
+        assert_eq!(
+            borrowed.open(&b.account.id(), NOW, &mut ReplayCache::default()),
+            Err(HandshakeError::BadSignature)
+        );
         // Or a certificate that does not verify.
         let mut bad_cert = a.cert.clone();
         bad_cert.name = "changed".into();
-        let broken = Signed::seal(&body, bad_cert, |bytes| a.device.sign(Context::FriendHandshake, bytes));
-        assert!(matches!(broken.open(&b.account.id(), NOW, &mut ReplayCache::default()), Err(HandshakeError::BadCertificate(_))));
+        let broken = Signed::seal(&body, bad_cert, |bytes| {
+            a.device.sign(Context::FriendHandshake, bytes)
+        });
+        assert!(matches!(
+            broken.open(&b.account.id(), NOW, &mut ReplayCache::default()),
+            Err(HandshakeError::BadCertificate(_))
+        ));
     }
 
     #[test]
     fn messages_from_oneself_and_oversized_fields_are_refused() {
         let (a, b) = (side(1), side(2));
         let own = seal(&a, &a, NOW, 1, request());
-        assert_eq!(own.open(&a.account.id(), NOW, &mut ReplayCache::default()), Err(HandshakeError::FromSelf));
-        let long = Action::Request { name: "x".repeat(MAX_NAME_LEN + 1), message: String::new(), invite: None };
+        assert_eq!(
+            own.open(&a.account.id(), NOW, &mut ReplayCache::default()),
+            Err(HandshakeError::FromSelf)
+        );
+        let long = Action::Request {
+            name: "x".repeat(MAX_NAME_LEN + 1),
+            message: String::new(),
+            invite: None,
+        };
         let msg = seal(&a, &b, NOW, 2, long);
-        assert_eq!(msg.open(&b.account.id(), NOW, &mut ReplayCache::default()), Err(HandshakeError::FieldTooLong));
+        assert_eq!(
+            msg.open(&b.account.id(), NOW, &mut ReplayCache::default()),
+            Err(HandshakeError::FieldTooLong)
+        );
     }
 
     #[test]
@@ -341,11 +469,21 @@ mod tests {
         for len in 0..msg.body.len() {
             let mut cut = msg.clone();
             cut.body.truncate(len);
-            assert!(cut.open(&b.account.id(), NOW, &mut ReplayCache::default()).is_err());
+            assert!(
+                cut.open(&b.account.id(), NOW, &mut ReplayCache::default())
+                    .is_err()
+            );
         }
         // Validly signed garbage: the signature holds, the body does not parse.
         let garbage = vec![0xff; 64];
-        let signed = Signed { body: garbage.clone(), cert: a.cert.clone(), signature: a.device.sign(Context::FriendHandshake, &garbage) };
-        assert_eq!(signed.open(&b.account.id(), NOW, &mut ReplayCache::default()), Err(HandshakeError::Malformed));
+        let signed = Signed {
+            body: garbage.clone(),
+            cert: a.cert.clone(),
+            signature: a.device.sign(Context::FriendHandshake, &garbage),
+        };
+        assert_eq!(
+            signed.open(&b.account.id(), NOW, &mut ReplayCache::default()),
+            Err(HandshakeError::Malformed)
+        );
     }
 }

@@ -18,7 +18,8 @@ impl ReplayCache {
     /// Record `nonce` (sent at `at`); false if it was already there.
     pub fn insert(&mut self, nonce: [u8; 16], at: u64, now: u64) -> bool {
         if self.seen.len() >= MAX_REPLAY_ENTRIES {
-            self.seen.retain(|_, t| t.abs_diff(now) <= HANDSHAKE_WINDOW_SECS);
+            self.seen
+                .retain(|_, t| t.abs_diff(now) <= HANDSHAKE_WINDOW_SECS);
         }
         if self.seen.len() >= MAX_REPLAY_ENTRIES || self.seen.contains_key(&nonce) {
             // Full of fresh nonces: refusing is safer than forgetting one.
@@ -43,7 +44,13 @@ pub struct RateLimiter<K> {
 
 impl<K: Hash + Eq + Clone> RateLimiter<K> {
     pub fn new(limit: u32, window_secs: u64, max_keys: usize) -> Self {
-        RateLimiter { limit, window_secs, max_keys, windows: HashMap::new(), dropped: 0 }
+        RateLimiter {
+            limit,
+            window_secs,
+            max_keys,
+            windows: HashMap::new(),
+            dropped: 0,
+        }
     }
 
     /// Count one event for `key` at `now`; false (and counted as dropped) if over the limit.
@@ -98,7 +105,10 @@ mod tests {
         for k in 0..3 {
             assert!(limiter.allow(&k, 0));
         }
-        assert!(!limiter.allow(&99, 0), "a fourth key in a full window is refused");
+        assert!(
+            !limiter.allow(&99, 0),
+            "a fourth key in a full window is refused"
+        );
         assert!(limiter.allow(&99, 60), "a new window frees room");
         assert!(limiter.windows.len() <= 3);
     }

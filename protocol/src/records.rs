@@ -43,6 +43,7 @@ pub struct Body {
 pub struct SignedRecord {
     #[serde(with = "crate::friend::serde_bytes_vec")]
     pub body: Vec<u8>,
+    #[serde(with = "kith_keys::sign::signature_bytes")]
     pub signature: Signature,
 }
 
@@ -70,7 +71,10 @@ pub fn account_key(account: &AccountId) -> Vec<u8> {
 /// `phone:+4915112345678`). See docs/privacy.md for what this does and does
 /// not hide.
 pub fn identifier_hash(kind: &str, normalised: &str) -> [u8; 32] {
-    hashed(b"kith/identifier/v1", format!("{kind}:{normalised}").as_bytes())
+    hashed(
+        b"kith/identifier/v1",
+        format!("{kind}:{normalised}").as_bytes(),
+    )
 }
 
 /// The DHT key of a discoverable identifier's record.
@@ -90,7 +94,10 @@ impl SignedRecord {
     pub fn seal(body: &Body, sign: impl FnOnce(&[u8]) -> Signature) -> Self {
         let bytes = cbor4ii::serde::to_vec(Vec::new(), body).unwrap_or_default();
         let signature = sign(&bytes);
-        SignedRecord { body: bytes, signature }
+        SignedRecord {
+            body: bytes,
+            signature,
+        }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -110,8 +117,10 @@ impl SignedRecord {
         if value.len() > MAX_RECORD_BYTES {
             return Err(RecordError::TooLarge);
         }
-        let record: SignedRecord = cbor4ii::serde::from_slice(value).map_err(|_| RecordError::Malformed)?;
-        let body: Body = cbor4ii::serde::from_slice(&record.body).map_err(|_| RecordError::Malformed)?;
+        let record: SignedRecord =
+            cbor4ii::serde::from_slice(value).map_err(|_| RecordError::Malformed)?;
+        let body: Body =
+            cbor4ii::serde::from_slice(&record.body).map_err(|_| RecordError::Malformed)?;
         body.cert.verify().map_err(|_| RecordError::BadSignature)?;
         body.cert
             .device
@@ -148,10 +157,18 @@ mod tests {
 
     #[test]
     fn a_valid_record_opens_under_its_own_key_only() {
-        let (key, value) = signed(Claim::Addresses { addrs: vec![vec![1, 2, 3]] }, 100);
+        let (key, value) = signed(
+            Claim::Addresses {
+                addrs: vec![vec![1, 2, 3]],
+            },
+            100,
+        );
         assert!(SignedRecord::open(&key, &value, 100).is_ok());
         let other = account_key(&AccountKey::from_seed(&[5; 32]).id());
-        assert_eq!(SignedRecord::open(&other, &value, 100), Err(RecordError::WrongKey));
+        assert_eq!(
+            SignedRecord::open(&other, &value, 100),
+            Err(RecordError::WrongKey)
+        );
     }
 
     #[test]
@@ -165,11 +182,17 @@ mod tests {
     #[test]
     fn tampering_and_age_are_detected() {
         let (key, mut value) = signed(Claim::Addresses { addrs: vec![] }, 100);
-        assert_eq!(SignedRecord::open(&key, &value, 100 + RECORD_TTL_SECS + 1), Err(RecordError::Expired));
+        assert_eq!(
+            SignedRecord::open(&key, &value, 100 + RECORD_TTL_SECS + 1),
+            Err(RecordError::Expired)
+        );
         let n = value.len();
         value[n - 1] ^= 1;
         assert!(SignedRecord::open(&key, &value, 100).is_err());
-        assert_eq!(SignedRecord::open(&key, b"junk", 100), Err(RecordError::Malformed));
+        assert_eq!(
+            SignedRecord::open(&key, b"junk", 100),
+            Err(RecordError::Malformed)
+        );
     }
 }
 
@@ -207,15 +230,26 @@ impl IdentifierKind {
             IdentifierKind::Email => {
                 let lower = value.to_lowercase();
                 let (local, domain) = lower.split_once('@')?;
-                let valid = !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !lower.contains(char::is_whitespace) && lower.len() <= 254;
+                let valid = !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !lower.contains(char::is_whitespace)
+                    && lower.len() <= 254;
                 valid.then_some(lower)
             }
             IdentifierKind::Phone => {
                 let plus = value.starts_with('+') || value.starts_with("00");
                 let digits: String = value.chars().filter(char::is_ascii_digit).collect();
-                let digits = if value.starts_with("00") { digits[2..].to_string() } else { digits };
-                let allowed = value.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
-                (allowed && (6..=15).contains(&digits.len())).then(|| if plus { format!("+{digits}") } else { digits })
+                let digits = if value.starts_with("00") {
+                    digits[2..].to_string()
+                } else {
+                    digits
+                };
+                let allowed = value
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+                (allowed && (6..=15).contains(&digits.len()))
+                    .then(|| if plus { format!("+{digits}") } else { digits })
             }
         }
     }
@@ -227,16 +261,28 @@ mod identifier_tests {
 
     #[test]
     fn emails_normalise_case_and_space() {
-        assert_eq!(Email.normalise("  B@Example.org "), Some("b@example.org".into()));
+        assert_eq!(
+            Email.normalise("  B@Example.org "),
+            Some("b@example.org".into())
+        );
         assert_eq!(Email.normalise("no-at-sign"), None);
         assert_eq!(Email.normalise("a@b"), None);
     }
 
     #[test]
     fn phones_normalise_to_plus_and_digits() {
-        assert_eq!(Phone.normalise("+49 (151) 123-45678"), Some("+4915112345678".into()));
-        assert_eq!(Phone.normalise("0049 151 12345678"), Some("+4915112345678".into()));
-        assert_eq!(Phone.normalise("0151 12345678"), Some("015112345678".into()));
+        assert_eq!(
+            Phone.normalise("+49 (151) 123-45678"),
+            Some("+4915112345678".into())
+        );
+        assert_eq!(
+            Phone.normalise("0049 151 12345678"),
+            Some("+4915112345678".into())
+        );
+        assert_eq!(
+            Phone.normalise("0151 12345678"),
+            Some("015112345678".into())
+        );
         assert_eq!(Phone.normalise("call me"), None);
         assert_eq!(Phone.normalise("12"), None);
     }

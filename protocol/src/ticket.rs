@@ -126,11 +126,15 @@ impl Ticket {
         let text = text.trim();
         let body = text
             .strip_prefix(kind.prefix())
-            .ok_or(TicketError::WrongPrefix { expected: kind_name(kind) })?;
+            .ok_or(TicketError::WrongPrefix {
+                expected: kind_name(kind),
+            })?;
         if text.len() > MAX_TICKET_TEXT {
             return Err(TicketError::Encoding);
         }
-        let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|_| TicketError::Encoding)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| TicketError::Encoding)?;
         if bytes.len() < 4 {
             return Err(TicketError::Encoding);
         }
@@ -143,8 +147,10 @@ impl Ticket {
         if version != VERSION {
             return Err(TicketError::Version(version));
         }
-        let account = AccountId::from_bytes(r.array()?).map_err(|_| TicketError::Malformed("account key"))?;
-        let device = DeviceId::from_bytes(r.array()?).map_err(|_| TicketError::Malformed("device key"))?;
+        let account =
+            AccountId::from_bytes(r.array()?).map_err(|_| TicketError::Malformed("account key"))?;
+        let device =
+            DeviceId::from_bytes(r.array()?).map_err(|_| TicketError::Malformed("device key"))?;
         let expires_at = u64::from_be_bytes(r.array()?);
         let secret = r.array()?;
         let count = usize::from(r.u8()?);
@@ -162,7 +168,14 @@ impl Ticket {
         if !r.0.is_empty() {
             return Err(TicketError::Malformed("trailing bytes"));
         }
-        Ok(Ticket { kind, account, device, expires_at, secret, addrs })
+        Ok(Ticket {
+            kind,
+            account,
+            device,
+            expires_at,
+            secret,
+            addrs,
+        })
     }
 
     pub fn check_fresh(&self, now: u64) -> Result<(), TicketError> {
@@ -171,6 +184,11 @@ impl Ticket {
         }
         Ok(())
     }
+}
+
+/// What a node stores of a ticket's secret: its sha256, never the secret.
+pub fn secret_hash(secret: &[u8; 32]) -> [u8; 32] {
+    Sha256::digest(secret).into()
 }
 
 fn kind_name(kind: TicketKind) -> &'static str {
@@ -197,7 +215,9 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
     fn array<const N: usize>(&mut self) -> Result<[u8; N], TicketError> {
-        self.take(N)?.try_into().map_err(|_| TicketError::Malformed("cut off"))
+        self.take(N)?
+            .try_into()
+            .map_err(|_| TicketError::Malformed("cut off"))
     }
     fn u8(&mut self) -> Result<u8, TicketError> {
         Ok(self.take(1)?[0])
@@ -246,20 +266,30 @@ mod tests {
         assert_eq!(hex::encode(ticket.payload()), GOLDEN_PAYLOAD);
         let text = ticket.to_text();
         assert!(text.starts_with("kithfriend1"));
-        assert!(text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{text}");
+        assert!(
+            text.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{text}"
+        );
         assert_eq!(Ticket::parse(TicketKind::Friend, &text).unwrap(), ticket);
     }
 
     #[test]
     fn kinds_do_not_mix() {
         let text = golden().to_text();
-        assert!(matches!(Ticket::parse(TicketKind::Pairing, &text), Err(TicketError::WrongPrefix { .. })));
+        assert!(matches!(
+            Ticket::parse(TicketKind::Pairing, &text),
+            Err(TicketError::WrongPrefix { .. })
+        ));
     }
 
     #[test]
     fn damage_is_detected() {
         let text = golden().to_text();
-        assert_eq!(Ticket::parse(TicketKind::Friend, "garbage-ticket").unwrap_err(), TicketError::WrongPrefix { expected: "friend" });
+        assert_eq!(
+            Ticket::parse(TicketKind::Friend, "garbage-ticket").unwrap_err(),
+            TicketError::WrongPrefix { expected: "friend" }
+        );
         assert!(Ticket::parse(TicketKind::Friend, &text[..text.len() - 3]).is_err());
         let mut chars: Vec<char> = text.chars().collect();
         let i = chars.len() / 2;
@@ -274,7 +304,10 @@ mod tests {
     fn expiry_is_checked() {
         let ticket = golden();
         assert_eq!(ticket.check_fresh(1_699_999_999), Ok(()));
-        assert_eq!(ticket.check_fresh(1_700_000_000), Err(TicketError::Expired(1_700_000_000)));
+        assert_eq!(
+            ticket.check_fresh(1_700_000_000),
+            Err(TicketError::Expired(1_700_000_000))
+        );
     }
 
     #[test]

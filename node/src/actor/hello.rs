@@ -71,6 +71,7 @@ impl NodeActor {
                     tracing::info!(device = %device.fmt_short(), account = %account.fmt_short(), agent = %hello.agent, "peer identified");
                     self.remember_peer(peer);
                     self.emit(Event::PeerConnected { device, account });
+                    self.account_connected(account);
                 }
                 true
             }

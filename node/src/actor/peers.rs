@@ -78,6 +78,14 @@ impl Peers {
         }
     }
 
+    /// Connected devices that proved they belong to `account`.
+    pub fn of_account<'a>(&'a self, account: &'a AccountId) -> impl Iterator<Item = PeerId> + 'a {
+        self.connected
+            .iter()
+            .filter(|(_, p)| p.account.as_ref() == Some(account))
+            .map(|(id, _)| *id)
+    }
+
     pub fn reject(&mut self, peer: PeerId, now: Instant) {
         self.rejected
             .retain(|_, since| now.duration_since(*since) < REJECT_FOR);

@@ -109,7 +109,8 @@ impl NodeActor {
             BehaviourEvent::Autonat(autonat::Event::StatusChanged { old, new }) => {
                 tracing::info!(?old, ?new, "reachability changed");
             }
-            BehaviourEvent::Kad(event) => tracing::trace!(?event, "kademlia"),
+            BehaviourEvent::Kad(event) => self.handle_kad_event(event),
+            BehaviourEvent::Friend(event) => self.handle_friend_event(event),
             BehaviourEvent::RelayClient(event) => tracing::debug!(?event, "relay client"),
             BehaviourEvent::Dcutr(event) => tracing::debug!(?event, "hole punching"),
             _ => {}

@@ -71,6 +71,7 @@ impl From<NodeError> for ApiError {
             NodeError::DialSelf(_) => "dial_self",
             NodeError::Network(_) => "network_error",
             NodeError::Store(_) => "storage_error",
+            NodeError::Refused { code, .. } => code,
             #[allow(unreachable_patterns)]
             _ => "internal",
         };
@@ -78,6 +79,12 @@ impl From<NodeError> for ApiError {
             NodeError::Dial { .. } | NodeError::DialSelf(_) => StatusCode::BAD_GATEWAY,
             NodeError::DialTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             NodeError::ActorDropped => StatusCode::SERVICE_UNAVAILABLE,
+            NodeError::Refused { code, .. } => match *code {
+                "no_such_request" | "not_a_friend" | "not_discoverable" => StatusCode::NOT_FOUND,
+                "already_friends" | "refused" | "bad_accept" => StatusCode::CONFLICT,
+                "too_many_invites" => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::BAD_REQUEST,
+            },
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, code, e.to_string())

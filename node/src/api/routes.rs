@@ -25,6 +25,9 @@ pub struct StatusJson {
     pub listen: Vec<String>,
     pub peers: Vec<PeerJson>,
     pub friends_online: usize,
+    /// Incoming friend-handshake messages dropped by flood limits.
+    #[serde(default)]
+    pub handshakes_dropped: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -51,6 +54,7 @@ impl From<Status> for StatusJson {
                 })
                 .collect(),
             friends_online: s.friends_online,
+            handshakes_dropped: s.handshakes_dropped,
         }
     }
 }
@@ -122,7 +126,9 @@ pub(super) async fn method_not_allowed() -> ApiError {
 
 /// Read a JSON request body, turning every failure (too large, not JSON,
 /// wrong shape) into an API error instead of axum's plain-text rejections.
-fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+pub(super) fn parse_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let body = body.map_err(|rejection| {
         let status = rejection.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {

@@ -36,7 +36,7 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
             if !home.is_initialised() {
                 let identity = init(&home, None, None)?;
                 // The binary's edge, not the daemon: tell the person who they now are.
-                println!(
+                say!(
                     "created account {} in {}",
                     identity.account(),
                     home.root().display()
@@ -58,22 +58,25 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 return print_json(&status);
             }
-            println!("account  {}", status.account);
-            println!("device   {}", status.device);
+            say!("account  {}", status.account);
+            say!("device   {}", status.device);
             for addr in &status.listen {
-                println!("listen   {addr}");
+                say!("listen   {addr}");
             }
-            println!("peers    {}", status.peers.len());
+            say!("peers    {}", status.peers.len());
             for peer in &status.peers {
                 let account = peer
                     .account
                     .as_deref()
                     .unwrap_or("(not a Kith account yet)");
-                println!("  {}  {}  {}", peer.device, account, peer.addr);
+                say!("  {}  {}  {}", peer.device, account, peer.addr);
             }
-            println!("friends online  {}", status.friends_online);
+            say!("friends online  {}", status.friends_online);
             Ok(())
         }
+        Command::Friend(command) => super::friends::friend(&home, json, command).await,
+        Command::Contacts(command) => super::friends::contacts(&home, json, command).await,
+        Command::Discoverable(command) => super::friends::discoverable(&home, json, command).await,
         Command::Connect { addr } => {
             let request = ConnectRequest { addr };
             let answer: ConnectResponse = Client::for_home(&home)?
@@ -82,7 +85,7 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 print_json(&answer)
             } else {
-                println!("connected to {}", answer.device);
+                say!("connected to {}", answer.device);
                 Ok(())
             }
         }
@@ -128,15 +131,15 @@ fn print_ids(json: bool, identity: &Identity, label: &str) -> anyhow::Result<()>
         return print_json(&ids);
     }
     if !label.is_empty() {
-        println!("{label}");
+        say!("{label}");
     }
-    println!("account  {}", ids.account);
-    println!("device   {}", ids.device);
+    say!("account  {}", ids.account);
+    say!("device   {}", ids.device);
     Ok(())
 }
 
-fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+pub(super) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    say!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 

@@ -55,9 +55,16 @@ impl Store {
     }
 
     /// Returns whether it was there.
-    pub fn remove_discoverable(&self, kind: IdentifierKind, value: &str) -> Result<bool, StoreError> {
+    pub fn remove_discoverable(
+        &self,
+        kind: IdentifierKind,
+        value: &str,
+    ) -> Result<bool, StoreError> {
         let key = format!("{}:{value}", kind.as_str());
-        let existed = self.tree(Tree::Discoverable).remove(key.as_bytes())?.is_some();
+        let existed = self
+            .tree(Tree::Discoverable)
+            .remove(key.as_bytes())?
+            .is_some();
         self.flush()?;
         Ok(existed)
     }

@@ -10,6 +10,9 @@ impl Store {
     }
 
     pub fn load_doc(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.tree(Tree::Docs).get(name.as_bytes())?.map(|v| v.to_vec()))
+        Ok(self
+            .tree(Tree::Docs)
+            .get(name.as_bytes())?
+            .map(|v| v.to_vec()))
     }
 }

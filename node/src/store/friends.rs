@@ -101,7 +101,11 @@ impl Store {
         Ok((all, bad))
     }
 
-    pub fn put_invite(&self, secret_hash: &[u8; 32], invite: &InviteRecord) -> Result<(), StoreError> {
+    pub fn put_invite(
+        &self,
+        secret_hash: &[u8; 32],
+        invite: &InviteRecord,
+    ) -> Result<(), StoreError> {
         self.put_json(Tree::Invites, secret_hash, invite)
     }
 
@@ -129,7 +133,9 @@ impl Store {
     /// (a newer accept supersedes an older one), keeping the queue bounded.
     pub fn queue_handshake(&self, intent: HandshakeIntent) -> Result<(), StoreError> {
         let mut queue = self.outbox(&intent.to)?;
-        queue.retain(|q| std::mem::discriminant(&q.action) != std::mem::discriminant(&intent.action));
+        queue.retain(|q| {
+            std::mem::discriminant(&q.action) != std::mem::discriminant(&intent.action)
+        });
         queue.push(intent.clone());
         if queue.len() > MAX_OUTBOX_PER_ACCOUNT {
             queue.remove(0);
@@ -139,13 +145,18 @@ impl Store {
     }
 
     pub fn outbox(&self, account: &AccountId) -> Result<Vec<HandshakeIntent>, StoreError> {
-        Ok(self.get_json(Tree::Outbox, account.as_bytes())?.unwrap_or_default())
+        Ok(self
+            .get_json(Tree::Outbox, account.as_bytes())?
+            .unwrap_or_default())
     }
 
     /// Accounts with messages waiting.
     pub fn outbox_accounts(&self) -> Result<Vec<AccountId>, StoreError> {
         let (queues, _) = self.all_json::<Vec<HandshakeIntent>>(Tree::Outbox)?;
-        Ok(queues.into_iter().filter_map(|q| q.first().map(|i| i.to)).collect())
+        Ok(queues
+            .into_iter()
+            .filter_map(|q| q.first().map(|i| i.to))
+            .collect())
     }
 
     /// Forget a delivered message.

@@ -54,7 +54,10 @@ impl Store {
     /// The remembered devices of an account.
     pub fn peers_of(&self, account: &AccountId) -> Result<Vec<KnownPeer>, StoreError> {
         let (peers, _) = self.known_peers()?;
-        Ok(peers.into_iter().filter(|p| p.account.as_ref() == Some(account)).collect())
+        Ok(peers
+            .into_iter()
+            .filter(|p| p.account.as_ref() == Some(account))
+            .collect())
     }
 
     fn forget_oldest_peer(&self) -> Result<(), StoreError> {
@@ -100,7 +103,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store.remember_peer(peer(1, 10)).unwrap();
-        store.tree(Tree::Peers).insert(b"garbage", b"{not json").unwrap();
+        store
+            .tree(Tree::Peers)
+            .insert(b"garbage", b"{not json")
+            .unwrap();
         let (peers, bad) = store.known_peers().unwrap();
         assert_eq!(peers.len(), 1);
         assert_eq!(bad.len(), 1);

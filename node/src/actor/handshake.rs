@@ -1,0 +1,410 @@
+//! `/kith/friend/1` on the actor side: sealing and delivering queued messages,
+//! judging incoming ones, acting on replies.
+
+use kith_keys::{AccountId, sign::Context};
+use kith_protocol::{
+    friend::{Action, Body, Opened, Reply, Signed},
+    limits::MAX_PENDING_INCOMING,
+};
+use libp2p::{PeerId, request_response};
+
+use super::{NodeActor, friends::Inflight};
+use crate::{
+    events::Event,
+    node::{FriendOutcome, NodeError},
+    store::{Direction, HandshakeIntent, MAX_SENT_VERSIONS, RequestRecord, RequestState},
+    unix_now,
+};
+
+impl NodeActor {
+    /// Sign a handshake message to `to`, timestamped now with a fresh nonce.
+    pub(super) fn seal(&self, to: &AccountId, action: Action) -> Signed {
+        let mut nonce = [0u8; 16];
+        // Without randomness the nonce is still unique enough per (time,
+        // content) for the replay cache; there is no better fallback.
+        let _ = getrandom::fill(&mut nonce);
+        let body = Body {
+            from: self.identity.account(),
+            to: *to,
+            at: unix_now(),
+            nonce,
+            action,
+        };
+        let device = &self.identity.device_key;
+        Signed::seal(&body, self.identity.cert.clone(), |bytes| {
+            device.sign(Context::FriendHandshake, bytes)
+        })
+    }
+
+    /// Send every queued message for `account` to one of its connected devices.
+    pub(super) fn deliver_outbox(&mut self, account: &AccountId) {
+        let Some(peer) = self.peer_of_account(account) else {
+            return;
+        };
+        let queue = match self.store.outbox(account) {
+            Ok(queue) => queue,
+            Err(e) => return tracing::error!(error = %e, "cannot read the handshake outbox"),
+        };
+        for intent in queue {
+            if self.friends.inflight.values().any(|f| f.intent == intent) {
+                continue;
+            }
+            let sealed = self.seal(account, intent.action.clone());
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .friend
+                .send_request(&peer, sealed.clone());
+            self.friends
+                .inflight
+                .insert(id, Inflight { intent, sealed });
+        }
+    }
+
+    pub(super) fn handle_friend_event(&mut self, event: request_response::Event<Signed, Reply>) {
+        use request_response::{Event as E, Message};
+        match event {
+            E::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let reply = self.judge_handshake(peer, &request);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .friend
+                    .send_response(channel, reply);
+            }
+            E::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(inflight) = self.friends.inflight.remove(&request_id) {
+                    self.handle_handshake_reply(inflight, response);
+                }
+            }
+            E::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            } => {
+                tracing::debug!(%peer, %error, "handshake message not delivered; will retry");
+                if let Some(inflight) = self.friends.inflight.remove(&request_id) {
+                    let account = inflight.intent.to;
+                    self.note_delivery_error(&account, &error.to_string());
+                    self.answer_add_waiter(
+                        &account,
+                        Ok(FriendOutcome {
+                            account,
+                            state: RequestState::Requested,
+                        }),
+                    );
+                }
+            }
+            E::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound handshake failed");
+            }
+            E::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Everything an incoming handshake message must pass, then its effect.
+    fn judge_handshake(&mut self, peer: PeerId, signed: &Signed) -> Reply {
+        let now = unix_now();
+        if !self.friends.limiter.allow(&peer, now) {
+            self.friends.dropped += 1;
+            tracing::debug!(%peer, "handshake rate limit hit; dropped");
+            return refused("rate_limited");
+        }
+        let opened = match signed.open(&self.identity.account(), now, &mut self.friends.replay) {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "refusing a handshake message");
+                return refused(e.code());
+            }
+        };
+        let from = opened.body.from;
+        if self.friends.doc.is_blocked(&from) {
+            self.friends.dropped += 1;
+            return refused("blocked");
+        }
+        match self.apply_handshake(signed, &opened) {
+            Ok(reply) => reply,
+            Err(e) => {
+                tracing::error!(error = %e, "applying a handshake message failed");
+                refused("internal")
+            }
+        }
+    }
+
+    fn apply_handshake(&mut self, signed: &Signed, opened: &Opened) -> Result<Reply, NodeError> {
+        let from = opened.body.from;
+        match &opened.body.action {
+            Action::Request {
+                name,
+                message,
+                invite,
+            } => {
+                let invited = invite.is_some_and(|secret| self.redeem_invite(&secret));
+                let crossed = self.store.request(&from)?.is_some_and(|r| {
+                    r.direction == Direction::Outgoing && r.state == RequestState::Requested
+                });
+                if invited || crossed || self.friends.doc.is_friend(&from) {
+                    // Accept at once: they held our ticket, asked us while we
+                    // asked them, or are already a friend whose copy was lost.
+                    let accept = self.seal(
+                        &from,
+                        Action::Accept {
+                            request: opened.hash,
+                            name: self.display_name(),
+                        },
+                    );
+                    if !self.friends.doc.is_friend(&from) {
+                        self.make_friend(from, name.clone(), signed, &accept)?;
+                    }
+                    return Ok(Reply::Accepted { accept });
+                }
+                let pending = self
+                    .store
+                    .requests()?
+                    .0
+                    .iter()
+                    .filter(|r| {
+                        r.direction == Direction::Incoming && r.state == RequestState::Pending
+                    })
+                    .count();
+                let existing = self.store.request(&from)?;
+                if pending >= MAX_PENDING_INCOMING && existing.is_none() {
+                    self.friends.dropped += 1;
+                    return Ok(refused("busy"));
+                }
+                let record = RequestRecord {
+                    account: from,
+                    direction: Direction::Incoming,
+                    state: RequestState::Pending,
+                    name: name.clone(),
+                    message: message.clone(),
+                    at: opened.body.at,
+                    signed: vec![signed.to_bytes()],
+                    last_error: None,
+                };
+                self.store.put_request(&record)?;
+                self.store.flush()?;
+                tracing::info!(from = %from.fmt_short(), "friend request received");
+                self.emit(Event::FriendRequestReceived {
+                    account: from,
+                    name: name.clone(),
+                    message: message.clone(),
+                });
+                Ok(Reply::Received)
+            }
+            Action::Accept { request, name } => {
+                let Some(our_request) = self.sent_version(&from, request)? else {
+                    return Ok(refused("no_such_request"));
+                };
+                if !self.friends.doc.is_friend(&from) {
+                    self.make_friend(from, name.clone(), &our_request, signed)?;
+                }
+                Ok(Reply::Received)
+            }
+            Action::Decline { request } => {
+                if self.sent_version(&from, request)?.is_none() {
+                    return Ok(refused("no_such_request"));
+                }
+                if let Some(mut record) = self.store.request(&from)? {
+                    record.state = RequestState::Declined;
+                    self.store.put_request(&record)?;
+                }
+                self.clear_queued_requests(&from)?;
+                self.store.flush()?;
+                self.emit(Event::FriendRequestDeclined { account: from });
+                Ok(Reply::Received)
+            }
+            Action::Remove => {
+                if self.friends.doc.remove(&from)? {
+                    self.store.save_doc("friends", &self.friends.doc.save())?;
+                    if let Some(mut record) = self.store.request(&from)? {
+                        record.state = RequestState::Removed;
+                        self.store.put_request(&record)?;
+                    }
+                    self.store.flush()?;
+                    tracing::info!(account = %from.fmt_short(), "removed as a friend");
+                    self.emit(Event::FriendRemoved { account: from });
+                }
+                Ok(Reply::Received)
+            }
+        }
+    }
+
+    /// The version of our outgoing request to `account` whose hash is `hash`.
+    fn sent_version(
+        &self,
+        account: &AccountId,
+        hash: &[u8; 32],
+    ) -> Result<Option<Signed>, NodeError> {
+        let Some(record) = self.store.request(account)? else {
+            return Ok(None);
+        };
+        if record.direction != Direction::Outgoing {
+            return Ok(None);
+        }
+        Ok(record
+            .signed
+            .iter()
+            .filter_map(|b| Signed::from_bytes(b).ok())
+            .find(|s| &s.hash() == hash))
+    }
+
+    fn clear_queued_requests(&mut self, account: &AccountId) -> Result<(), NodeError> {
+        for intent in self.store.outbox(account)? {
+            if matches!(intent.action, Action::Request { .. }) {
+                self.store.handshake_delivered(&intent)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Use up a ticket secret this node issued; true if it was valid.
+    fn redeem_invite(&mut self, secret: &[u8; 32]) -> bool {
+        let hash = kith_protocol::ticket::secret_hash(secret);
+        match self.store.invite(&hash) {
+            Ok(Some(mut invite)) if !invite.used && invite.expires_at > unix_now() => {
+                invite.used = true;
+                let stored = self
+                    .store
+                    .put_invite(&hash, &invite)
+                    .and_then(|()| self.store.flush());
+                stored.is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    fn handle_handshake_reply(&mut self, inflight: Inflight, reply: Reply) {
+        let account = inflight.intent.to;
+        let result = self.apply_handshake_reply(&inflight.intent, &inflight.sealed, reply);
+        if let Err(e) = &result {
+            self.note_delivery_error(&account, &e.to_string());
+        }
+        self.answer_add_waiter(&account, result);
+    }
+
+    fn apply_handshake_reply(
+        &mut self,
+        intent: &HandshakeIntent,
+        sealed: &Signed,
+        reply: Reply,
+    ) -> Result<FriendOutcome, NodeError> {
+        let account = intent.to;
+        let is_request = matches!(intent.action, Action::Request { .. });
+        if is_request {
+            self.remember_sent_version(&account, sealed)?;
+        }
+        match reply {
+            Reply::Received => {
+                self.store.handshake_delivered(intent)?;
+                let state = self
+                    .store
+                    .request(&account)?
+                    .map_or(RequestState::Requested, |r| r.state);
+                Ok(FriendOutcome { account, state })
+            }
+            Reply::Accepted { accept } => {
+                let opened = accept
+                    .open(
+                        &self.identity.account(),
+                        unix_now(),
+                        &mut self.friends.replay,
+                    )
+                    .map_err(|e| {
+                        NodeError::refused(
+                            "bad_accept",
+                            format!("the accept from {account} is invalid: {e}"),
+                        )
+                    })?;
+                let name = match opened.body.action {
+                    Action::Accept { request, name }
+                        if request == sealed.hash() && opened.body.from == account =>
+                    {
+                        name
+                    }
+                    _ => {
+                        let message =
+                            format!("the accept from {account} does not answer our request");
+                        return Err(NodeError::refused("bad_accept", message));
+                    }
+                };
+                self.store.handshake_delivered(intent)?;
+                if !self.friends.doc.is_friend(&account) {
+                    self.make_friend(account, name, sealed, &accept)?;
+                }
+                Ok(FriendOutcome {
+                    account,
+                    state: RequestState::Friends,
+                })
+            }
+            Reply::Refused { code } => {
+                tracing::info!(account = %account.fmt_short(), %code, "handshake message refused");
+                // Transient refusals are retried; the rest end the attempt.
+                if !matches!(
+                    code.as_str(),
+                    "rate_limited" | "busy" | "internal" | "stale"
+                ) {
+                    self.store.handshake_delivered(intent)?;
+                }
+                Err(NodeError::refused(
+                    "refused",
+                    format!("{account} refused: {code}"),
+                ))
+            }
+        }
+    }
+
+    fn remember_sent_version(
+        &mut self,
+        account: &AccountId,
+        sealed: &Signed,
+    ) -> Result<(), NodeError> {
+        if let Some(mut record) = self.store.request(account)? {
+            record.signed.push(sealed.to_bytes());
+            let excess = record.signed.len().saturating_sub(MAX_SENT_VERSIONS);
+            record.signed.drain(..excess);
+            self.store.put_request(&record)?;
+        }
+        Ok(())
+    }
+
+    fn note_delivery_error(&mut self, account: &AccountId, error: &str) {
+        if let Ok(Some(mut record)) = self.store.request(account) {
+            record.last_error = Some(error.to_string());
+            let _ = self.store.put_request(&record);
+        }
+    }
+
+    /// A connected device of `account`, if any.
+    pub(super) fn peer_of_account(&self, account: &AccountId) -> Option<PeerId> {
+        self.peers.of_account(account).next()
+    }
+
+    pub(super) fn disconnect_account(&mut self, account: &AccountId) {
+        let peers: Vec<PeerId> = self.peers.of_account(account).collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+}
+
+fn refused(code: &str) -> Reply {
+    Reply::Refused {
+        code: code.to_string(),
+    }
+}
