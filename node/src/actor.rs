@@ -81,7 +81,11 @@ impl NodeActor {
             listeners: listeners.into_iter().map(|id| (id, Vec::new())).collect(),
             listen_waiters: Vec::new(),
             bootstrap: options.bootstrap,
-            friends: Friends::load(&options.store, &options.identity.device()),
+            friends: Friends::load(
+                &options.store,
+                &options.identity.device(),
+                options.max_pending_incoming,
+            ),
             lookups: HashMap::new(),
             last_resolve: HashMap::new(),
             contact_lookups: HashMap::new(),

@@ -31,6 +31,9 @@ pub struct NodeOptions {
     pub listen: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
     pub mdns: bool,
+    /// Most incoming friend requests waiting for a decision
+    /// (normally [`kith_protocol::limits::MAX_PENDING_INCOMING`]).
+    pub max_pending_incoming: usize,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -70,7 +70,7 @@ pub enum Reply {
     /// Taken (a request now waits for the person's decision; a notice was applied).
     Received,
     /// The request carried a valid invite and is accepted at once.
-    Accepted { accept: Signed },
+    Accepted { accept: Box<Signed> },
     /// Refused; `code` is stable snake_case, for logs and the sender's state.
     Refused { code: String },
 }

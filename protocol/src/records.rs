@@ -129,10 +129,10 @@ impl SignedRecord {
         if Self::key(&body) != key {
             return Err(RecordError::WrongKey);
         }
-        if let Claim::Addresses { addrs } = &body.claim {
-            if addrs.len() > MAX_RECORD_ADDRS {
-                return Err(RecordError::Malformed);
-            }
+        if let Claim::Addresses { addrs } = &body.claim
+            && addrs.len() > MAX_RECORD_ADDRS
+        {
+            return Err(RecordError::Malformed);
         }
         if now.saturating_sub(body.at) > RECORD_TTL_SECS {
             return Err(RecordError::Expired);

@@ -1,3 +1,4 @@
 //! In-process multi-node tests over real libp2p on loopback.
 
+mod friends;
 mod peers;

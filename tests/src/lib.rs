@@ -17,7 +17,8 @@ pub struct TestNode {
     pub node: Node,
     pub addr: Multiaddr,
     task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
+    identity: Identity,
+    dir: tempfile::TempDir,
 }
 
 impl TestNode {
@@ -29,14 +30,43 @@ impl TestNode {
     /// A node with the given identity, even an inconsistent one (for tests
     /// of how peers treat a node that lies about itself).
     pub async fn with_identity(identity: Identity) -> anyhow::Result<TestNode> {
-        let dir = tempfile::tempdir()?;
+        Self::start(
+            identity,
+            tempfile::tempdir()?,
+            kith_protocol::limits::MAX_PENDING_INCOMING,
+        )
+        .await
+    }
+
+    /// A node whose pending-request queue holds at most `cap` requests.
+    pub async fn with_pending_cap(cap: usize) -> anyhow::Result<TestNode> {
+        let identity = Identity::generate("test", kith_node::unix_now())?;
+        Self::start(identity, tempfile::tempdir()?, cap).await
+    }
+
+    /// Stop this node and start it again on the same store and identity
+    /// (a restart, as after a reboot). Its listen port changes.
+    pub async fn restart(self) -> anyhow::Result<TestNode> {
+        let identity = self.identity.clone();
+        let dir = self.dir;
+        self.node.shutdown().await;
+        let _ = self.task.await;
+        Self::start(identity, dir, kith_protocol::limits::MAX_PENDING_INCOMING).await
+    }
+
+    async fn start(
+        identity: Identity,
+        dir: tempfile::TempDir,
+        max_pending_incoming: usize,
+    ) -> anyhow::Result<TestNode> {
         let store = Store::open(&dir.path().join("db"))?;
         let options = NodeOptions {
-            identity,
+            identity: identity.clone(),
             store,
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse()?],
             bootstrap: Vec::new(),
             mdns: false,
+            max_pending_incoming,
         };
         let (node, task) = Node::spawn(options).await?;
         let addr = node
@@ -49,7 +79,8 @@ impl TestNode {
             node,
             addr,
             task,
-            _dir: dir,
+            identity,
+            dir,
         })
     }
 
@@ -57,6 +88,15 @@ impl TestNode {
         self.node.shutdown().await;
         let _ = self.task.await;
     }
+}
+
+/// Wait until `check(node)` holds, polling the node's state.
+pub async fn until<F, Fut>(node: &Node, mut check: F) -> bool
+where
+    F: FnMut(Node) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    wait_for(TIMEOUT, || check(node.clone())).await
 }
 
 /// Poll `check` until it returns true or `timeout` passes.

@@ -44,6 +44,7 @@ pub(super) struct Friends {
     pub limiter: RateLimiter<PeerId>,
     /// Incoming handshake messages dropped (rate limit, full pending queue).
     pub dropped: u64,
+    pub max_pending_incoming: usize,
     /// Handshake messages sent and not yet answered.
     pub inflight: HashMap<OutboundRequestId, Inflight>,
     /// `friend add` calls waiting for their request's reply.
@@ -59,7 +60,7 @@ pub(super) struct Inflight {
 impl Friends {
     /// Load the friends document; a corrupt one is set aside under another
     /// name (never overwritten) and a fresh one started.
-    pub fn load(store: &Store, device: &kith_keys::DeviceId) -> Self {
+    pub fn load(store: &Store, device: &kith_keys::DeviceId, max_pending_incoming: usize) -> Self {
         let doc = match store.load_doc(FRIENDS_DOC) {
             Ok(Some(bytes)) => FriendsDoc::load(&bytes, device).unwrap_or_else(|e| {
                 let aside = format!("{FRIENDS_DOC}.corrupt-{}", unix_now());
@@ -82,6 +83,7 @@ impl Friends {
                 MAX_RATE_TRACKED_PEERS,
             ),
             dropped: 0,
+            max_pending_incoming,
             inflight: HashMap::new(),
             add_waiters: HashMap::new(),
         }
@@ -215,11 +217,11 @@ impl NodeActor {
             self.save_friends()?;
         }
         // They already asked us: adding them is accepting.
-        if let Some(existing) = self.store.request(&account)? {
-            if existing.direction == Direction::Incoming && existing.state == RequestState::Pending
-            {
-                return Ok((self.act_on_friend(account, FriendAction::Accept)?, false));
-            }
+        if let Some(existing) = self.store.request(&account)?
+            && existing.direction == Direction::Incoming
+            && existing.state == RequestState::Pending
+        {
+            return Ok((self.act_on_friend(account, FriendAction::Accept)?, false));
         }
         let record = RequestRecord {
             account,

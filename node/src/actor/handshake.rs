@@ -2,10 +2,7 @@
 //! judging incoming ones, acting on replies.
 
 use kith_keys::{AccountId, sign::Context};
-use kith_protocol::{
-    friend::{Action, Body, Opened, Reply, Signed},
-    limits::MAX_PENDING_INCOMING,
-};
+use kith_protocol::friend::{Action, Body, Opened, Reply, Signed};
 use libp2p::{PeerId, request_response};
 
 use super::{NodeActor, friends::Inflight};
@@ -171,7 +168,9 @@ impl NodeActor {
                     if !self.friends.doc.is_friend(&from) {
                         self.make_friend(from, name.clone(), signed, &accept)?;
                     }
-                    return Ok(Reply::Accepted { accept });
+                    return Ok(Reply::Accepted {
+                        accept: Box::new(accept),
+                    });
                 }
                 let pending = self
                     .store
@@ -183,7 +182,7 @@ impl NodeActor {
                     })
                     .count();
                 let existing = self.store.request(&from)?;
-                if pending >= MAX_PENDING_INCOMING && existing.is_none() {
+                if pending >= self.friends.max_pending_incoming && existing.is_none() {
                     self.friends.dropped += 1;
                     return Ok(refused("busy"));
                 }
