@@ -181,8 +181,11 @@ impl NodeActor {
                         r.direction == Direction::Incoming && r.state == RequestState::Pending
                     })
                     .count();
-                let existing = self.store.request(&from)?;
-                if pending >= self.friends.max_pending_incoming && existing.is_none() {
+                let already_pending = self
+                    .store
+                    .request(&from)?
+                    .is_some_and(|r| r.direction == Direction::Incoming && r.state == RequestState::Pending);
+                if pending >= self.friends.max_pending_incoming && !already_pending {
                     self.friends.dropped += 1;
                     return Ok(refused("busy"));
                 }
