@@ -1,15 +1,19 @@
-//! `Doc`: an Automerge document written by one device (actor id = device public key).
+//! `Doc`: an Automerge document as one device holds it (actor id = that device's public key).
 
 use automerge::{
-    ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc as _, transaction::Transactable as _,
+    ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc as _,
+    transaction::Transactable as _,
 };
 use kith_keys::DeviceId;
 
-use crate::DocError;
+use crate::{DocError, change::ParsedChange};
+
+/// A change hash: sha256 of the change's bytes, as Automerge computes it.
+pub type Hash = [u8; 32];
 
 /// A document as this device holds it. Every change it makes carries this
 /// device's public key as the Automerge actor id.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Doc {
     inner: AutoCommit,
 }
@@ -22,15 +26,74 @@ impl Doc {
         }
     }
 
-    /// Load saved bytes; new changes will be written by `device`.
+    /// Load saved bytes (a snapshot followed by any incremental saves);
+    /// new changes will be written by `device`.
     pub fn load(bytes: &[u8], device: &DeviceId) -> Result<Self, DocError> {
-        let inner = load_guarded(bytes)?.with_actor(ActorId::from(device.as_bytes()));
+        let inner =
+            guarded(|| AutoCommit::load(bytes))??.with_actor(ActorId::from(device.as_bytes()));
         Ok(Doc { inner })
     }
 
     /// The whole document, compacted.
     pub fn save(&mut self) -> Vec<u8> {
         self.inner.save()
+    }
+
+    /// The changes since the last `save` or `save_incremental`.
+    pub fn save_incremental(&mut self) -> Vec<u8> {
+        self.inner.save_incremental()
+    }
+
+    /// Append saved incremental bytes (from this node's own store).
+    pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {
+        let mut trial = self.inner.clone();
+        guarded(move || trial.load_incremental(bytes).map(|_| trial))?
+            .map(|trial| self.inner = trial)
+            .map_err(DocError::from)
+    }
+
+    pub fn heads(&mut self) -> Vec<Hash> {
+        self.inner.get_heads().into_iter().map(|h| h.0).collect()
+    }
+
+    pub fn has_change(&mut self, hash: &Hash) -> bool {
+        self.inner.get_change_by_hash(&ChangeHash(*hash)).is_some()
+    }
+
+    /// Every change the holder of `have` lacks. Hashes this document does not
+    /// know are ignored (they are the other side's news, not ours).
+    pub fn changes_since(&mut self, have: &[Hash]) -> Vec<ParsedChange> {
+        let known: Vec<ChangeHash> = have
+            .iter()
+            .map(|h| ChangeHash(*h))
+            .filter(|h| self.inner.get_change_by_hash(h).is_some())
+            .collect();
+        self.inner
+            .get_changes(&known)
+            .iter()
+            .map(ParsedChange::from_change)
+            .collect()
+    }
+
+    /// The change just committed by this device.
+    pub fn last_local_change(&mut self) -> Option<ParsedChange> {
+        self.inner
+            .get_last_local_change()
+            .map(|c| ParsedChange::from_change(&c))
+    }
+
+    /// Apply changes that the caller has verified. Applied to a copy first
+    /// (automerge can panic on hostile input), kept only if that succeeds.
+    /// Changes whose dependencies are missing wait inside Automerge until
+    /// they arrive.
+    pub fn apply(&mut self, changes: Vec<ParsedChange>) -> Result<(), DocError> {
+        let parsed: Result<Vec<Change>, DocError> =
+            changes.into_iter().map(|c| c.into_change()).collect();
+        let parsed = parsed?;
+        let mut trial = self.inner.clone();
+        let applied = guarded(move || trial.apply_changes(parsed).map(|()| trial))??;
+        self.inner = applied;
+        Ok(())
     }
 
     /// The map at `ROOT[key]`, created if missing.
@@ -57,19 +120,20 @@ impl Doc {
         &mut self.inner
     }
 
-    /// Close the pending transaction into one change.
-    pub(crate) fn commit(&mut self) {
-        self.inner.commit();
+    /// Drop the operations of the pending transaction.
+    pub fn rollback(&mut self) {
+        self.inner.rollback();
+    }
+
+    /// Close the pending transaction into one change; the change, if any.
+    pub fn commit(&mut self) -> Option<ParsedChange> {
+        self.inner.commit()?;
+        self.last_local_change()
     }
 }
 
-/// automerge 0.12 can panic on malformed input with valid checksums; bytes
-/// from disk or peers are loaded under `catch_unwind` so a bad record is an
-/// error, never a crash.
-fn load_guarded(bytes: &[u8]) -> Result<AutoCommit, DocError> {
-    let owned = bytes.to_vec();
-    match std::panic::catch_unwind(move || AutoCommit::load(&owned)) {
-        Ok(result) => Ok(result?),
-        Err(_) => Err(DocError::Corrupt("automerge panicked while loading".into())),
-    }
+/// Run automerge on untrusted bytes: a panic becomes an error.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, DocError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|_| DocError::Corrupt("automerge panicked on this input".into()))
 }

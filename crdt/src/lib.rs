@@ -6,25 +6,38 @@
 //! automerge types.
 //!
 //! ```
-//! use kith_crdt::{FriendsDoc, Friend};
-//! use kith_keys::{AccountKey, DeviceKey};
+//! use kith_crdt::{Doc, profile};
+//! use kith_keys::DeviceKey;
 //!
-//! let device = DeviceKey::generate().id();
-//! let mut doc = FriendsDoc::new(&device);
-//! let bob = AccountKey::generate().id();
-//! doc.add(&Friend { account: bob, name: "Bob".into(), since: 1, request: vec![], accept: vec![] }).unwrap();
-//! let copy = FriendsDoc::load(&doc.save(), &device).unwrap();
-//! assert!(copy.is_friend(&bob));
+//! // Two devices edit different fields of one profile at once...
+//! let mut laptop = Doc::new(&DeviceKey::generate().id());
+//! profile::set(&mut laptop, "name", "Ada").unwrap();
+//! let first = laptop.commit().unwrap();
+//! let mut phone = Doc::new(&DeviceKey::generate().id());
+//! phone.apply(vec![first]).unwrap();
+//! profile::set(&mut laptop, "bio", "engineer").unwrap();
+//! let from_laptop = laptop.commit().unwrap();
+//! profile::set(&mut phone, "city", "London").unwrap();
+//! let from_phone = phone.commit().unwrap();
+//! // ...and exchanging changes merges both without loss.
+//! laptop.apply(vec![from_phone]).unwrap();
+//! phone.apply(vec![from_laptop]).unwrap();
+//! assert_eq!(profile::fields(&laptop), profile::fields(&phone));
+//! assert_eq!(profile::fields(&laptop).len(), 3);
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod change;
 mod doc;
-mod friends;
+pub mod friends;
+pub mod identity;
+pub mod profile;
 
 use std::fmt;
 
-pub use doc::Doc;
-pub use friends::{Friend, FriendsDoc};
+pub use change::{MAX_CHANGE_BYTES, ParsedChange};
+pub use doc::{Doc, Hash};
+pub use friends::Friend;
 
 /// Why a document operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,10 +47,15 @@ pub enum DocError {
     Automerge(#[from] automerge::AutomergeError),
     #[error("document is corrupt: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Limit(String),
 }
 
 /// The documents every account owns. Their names are part of the wire format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum DocKind {
     /// Device certificates, revocations, platform-link proofs. Public.
@@ -60,6 +78,25 @@ impl DocKind {
         DocKind::Friends,
         DocKind::Feed,
     ];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// A stable one-byte code, for store keys.
+    pub fn code(self) -> u8 {
+        match self {
+            DocKind::Identity => 1,
+            DocKind::Profile => 2,
+            DocKind::ProfilePrivate => 3,
+            DocKind::Friends => 4,
+            DocKind::Feed => 5,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {

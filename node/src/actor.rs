@@ -6,12 +6,15 @@
 
 mod dial;
 mod discovery;
+mod docs;
 mod friends;
 mod handshake;
 mod hello;
 mod peers;
+mod profile;
 mod records;
 mod swarm_events;
+mod sync;
 
 use std::{
     collections::HashMap,
@@ -23,6 +26,8 @@ use libp2p::{Multiaddr, Swarm, core::transport::ListenerId, swarm::ConnectionId}
 use tokio::sync::{broadcast, mpsc};
 use tracing::Instrument as _;
 
+use kith_crdt::DocKind;
+
 use crate::{
     events::Event,
     home::Identity,
@@ -31,7 +36,7 @@ use crate::{
     store::Store,
 };
 
-use self::{friends::Friends, peers::Peers, records::Lookups};
+use self::{docs::Docs, friends::Friends, peers::Peers, records::Lookups, sync::Replication};
 
 /// How often the actor does its timed work (expire waits, retry deliveries).
 const TICK: Duration = Duration::from_secs(1);
@@ -53,6 +58,8 @@ pub(crate) struct NodeActor {
     listen_waiters: Vec<Reply<Vec<Multiaddr>>>,
     bootstrap: Vec<Multiaddr>,
     friends: Friends,
+    docs: Docs,
+    replication: Replication,
     /// Kademlia queries in flight and what they are for.
     lookups: Lookups,
     last_resolve: HashMap<kith_keys::AccountId, Instant>,
@@ -81,11 +88,13 @@ impl NodeActor {
             listeners: listeners.into_iter().map(|id| (id, Vec::new())).collect(),
             listen_waiters: Vec::new(),
             bootstrap: options.bootstrap,
-            friends: Friends::load(
+            friends: Friends::new(options.max_pending_incoming),
+            docs: Docs::load_own(
                 &options.store,
                 &options.identity.device(),
-                options.max_pending_incoming,
+                &options.identity.account(),
             ),
+            replication: Replication::default(),
             lookups: HashMap::new(),
             last_resolve: HashMap::new(),
             contact_lookups: HashMap::new(),
@@ -103,6 +112,8 @@ impl NodeActor {
         let span = tracing::info_span!("node", me = %self.identity.device().fmt_short());
         async move {
             tracing::info!(account = %self.identity.account(), device = %self.identity.device(), "node started");
+            self.adopt_initial_name();
+            self.update_subscriptions(None);
             self.dial_at_start();
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -162,6 +173,24 @@ impl NodeActor {
             Command::Discoverable(change, reply) => {
                 let _ = reply.send(self.change_discoverable(change));
             }
+            Command::SetField(field, value, visibility, reply) => {
+                let _ = reply.send(self.set_field(&field, &value, visibility));
+            }
+            Command::UnsetField(field, reply) => {
+                let _ = reply.send(self.unset_field(&field));
+            }
+            Command::Profile(account, reply) => {
+                let _ = reply.send(self.profile_of(account));
+            }
+            Command::AddLink(platform, handle, proof, reply) => {
+                let _ = reply.send(self.add_link(platform, handle, proof));
+            }
+            Command::RemoveLink(platform, handle, reply) => {
+                let _ = reply.send(self.remove_link(&platform, &handle));
+            }
+            Command::Links(account, reply) => {
+                let _ = reply.send(Ok(self.links_of(account)));
+            }
             // The loop stops on `Shutdown` before getting here; answering
             // keeps this match total without a panic.
             Command::Shutdown(reply) => {
@@ -186,6 +215,7 @@ impl NodeActor {
     fn handle_tick(&mut self) {
         let now = Instant::now();
         self.expire_add_waiters(now);
+        self.run_due_retries(now);
         if now.duration_since(self.last_retry) >= RETRY_EVERY {
             self.last_retry = now;
             match self.store.outbox_accounts() {
@@ -206,12 +236,15 @@ impl NodeActor {
 
     /// A peer proved its account: refuse it if blocked, else deliver what waits for it.
     fn account_connected(&mut self, account: kith_keys::AccountId) {
-        if self.friends.doc.is_blocked(&account) {
+        if kith_crdt::friends::is_blocked(self.docs.own(DocKind::Friends), &account) {
             tracing::info!(account = %account.fmt_short(), "closing connection to a blocked account");
             self.disconnect_account(&account);
             return;
         }
         self.deliver_outbox(&account);
+        if let Some(peer) = self.peer_of_account(&account) {
+            self.pull_on_connect(peer, account);
+        }
         if self.last_publish.is_none() {
             self.publish_records_if_due(true);
         }

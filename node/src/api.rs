@@ -7,6 +7,7 @@
 mod auth;
 mod error;
 mod friends;
+mod profile;
 pub(crate) mod routes;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -17,6 +18,10 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use friends::{
     AccountRequest, AddRequest, FriendsJson, IdentifierJson, IdentifiersJson, ImportRequest,
     ImportResponse, InviteRequest, InviteResponse, OutcomeJson, RequestsJson, SuggestionsJson,
+};
+pub use profile::{
+    AccountQuery, FieldJson, FieldRequest, LinkJson, LinkRequest, LinksJson, ProfileJson,
+    SetFieldRequest, SetFieldResponse,
 };
 pub use routes::{ConnectRequest, ConnectResponse, PeerJson, StatusJson};
 
@@ -58,6 +63,12 @@ pub fn router(node: Node, token: String, addr: SocketAddr) -> Router {
             "/v1/contacts/import",
             routing::post(friends::import_contacts),
         )
+        .route("/v1/profile", routing::get(profile::show))
+        .route("/v1/profile/set", routing::post(profile::set))
+        .route("/v1/profile/unset", routing::post(profile::unset))
+        .route("/v1/links", routing::get(profile::links))
+        .route("/v1/links/add", routing::post(profile::add_link))
+        .route("/v1/links/remove", routing::post(profile::remove_link))
         .route("/v1/discoverable", routing::get(friends::discoverable_list))
         .route(
             "/v1/discoverable/add",

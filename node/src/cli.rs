@@ -12,6 +12,7 @@ macro_rules! say {
 mod client;
 mod commands;
 mod friends;
+mod profile;
 pub mod qr;
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -78,6 +79,12 @@ pub enum Command {
     /// Friends: tickets, requests, the list, suggestions.
     #[command(subcommand)]
     Friend(FriendCommand),
+    /// Your profile, and what this node holds of others'.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Your accounts on other platforms.
+    #[command(subcommand)]
+    Link(LinkCommand),
     /// Your address book, for friend suggestions.
     #[command(subcommand)]
     Contacts(ContactsCommand),
@@ -125,6 +132,37 @@ pub enum FriendCommand {
     List,
     /// People you may know, with the reason.
     Suggest,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Set a field; returns once it is stored durably.
+    Set {
+        field: String,
+        value: String,
+        /// Who may see it: public (anyone) or friends (friends and your devices).
+        #[arg(long, default_value = "public", value_parser = ["public", "friends"])]
+        visibility: String,
+    },
+    /// Remove a field.
+    Unset { field: String },
+    /// Your profile, or what this node holds of another account's.
+    Show { account: Option<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LinkCommand {
+    /// Add an account on another platform (optionally with a proof URL).
+    Add {
+        platform: String,
+        handle: String,
+        #[arg(long, value_name = "URL")]
+        proof: Option<String>,
+    },
+    /// Remove a linked account.
+    Remove { platform: String, handle: String },
+    /// Linked accounts (yours, or another account's as this node holds them).
+    List { account: Option<String> },
 }
 
 #[derive(Debug, Subcommand)]

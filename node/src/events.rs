@@ -37,6 +37,12 @@ pub enum Event {
     FriendRemoved { account: AccountId },
     /// A contact turned out to be on Kith.
     SuggestionFound { account: AccountId, reason: String },
+    /// A document changed here (a local edit or changes received).
+    DocUpdated {
+        owner: AccountId,
+        doc: String,
+        fields: Vec<String>,
+    },
 }
 
 impl Event {
@@ -51,6 +57,7 @@ impl Event {
             Event::FriendRequestDeclined { .. } => "friend_request_declined",
             Event::FriendRemoved { .. } => "friend_removed",
             Event::SuggestionFound { .. } => "suggestion_found",
+            Event::DocUpdated { .. } => "doc_updated",
         }
     }
 }

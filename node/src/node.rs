@@ -99,6 +99,39 @@ pub struct FriendInfo {
     pub online: bool,
 }
 
+/// Who may read a profile field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Anyone.
+    Public,
+    /// Friends and own devices only.
+    Friends,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Friends => "friends",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "public" => Some(Visibility::Public),
+            "friends" => Some(Visibility::Friends),
+            _ => None,
+        }
+    }
+}
+
+/// A profile as this node holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileView {
+    pub account: AccountId,
+    pub fields: std::collections::BTreeMap<String, (String, Visibility)>,
+}
+
 /// A freshly issued friend ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invite {
@@ -145,6 +178,12 @@ pub(crate) enum Command {
         DiscoverableChange,
         Reply<Vec<crate::store::DiscoverableRecord>>,
     ),
+    SetField(String, String, Visibility, Reply<()>),
+    UnsetField(String, Reply<()>),
+    Profile(Option<AccountId>, Reply<ProfileView>),
+    AddLink(String, String, String, Reply<()>),
+    RemoveLink(String, String, Reply<()>),
+    Links(Option<AccountId>, Reply<Vec<kith_crdt::identity::Link>>),
     Shutdown(Reply<()>),
 }
 
@@ -278,6 +317,48 @@ impl Node {
         change: DiscoverableChange,
     ) -> Result<Vec<crate::store::DiscoverableRecord>, NodeError> {
         self.request(|r| Command::Discoverable(change, r)).await
+    }
+
+    /// Set a profile field; returns once the change is stored durably.
+    pub async fn set_field(
+        &self,
+        field: String,
+        value: String,
+        visibility: Visibility,
+    ) -> Result<(), NodeError> {
+        self.request(|r| Command::SetField(field, value, visibility, r))
+            .await
+    }
+
+    pub async fn unset_field(&self, field: String) -> Result<(), NodeError> {
+        self.request(|r| Command::UnsetField(field, r)).await
+    }
+
+    /// This node's view of an account's profile (own if `None`).
+    pub async fn profile(&self, account: Option<AccountId>) -> Result<ProfileView, NodeError> {
+        self.request(|r| Command::Profile(account, r)).await
+    }
+
+    pub async fn add_link(
+        &self,
+        platform: String,
+        handle: String,
+        proof: String,
+    ) -> Result<(), NodeError> {
+        self.request(|r| Command::AddLink(platform, handle, proof, r))
+            .await
+    }
+
+    pub async fn remove_link(&self, platform: String, handle: String) -> Result<(), NodeError> {
+        self.request(|r| Command::RemoveLink(platform, handle, r))
+            .await
+    }
+
+    pub async fn links(
+        &self,
+        account: Option<AccountId>,
+    ) -> Result<Vec<kith_crdt::identity::Link>, NodeError> {
+        self.request(|r| Command::Links(account, r)).await
     }
 
     /// Stop the actor: flush the store, close connections. Idempotent.

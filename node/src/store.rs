@@ -16,6 +16,7 @@ use std::path::Path;
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use discovery::{ContactRecord, DiscoverableRecord, Suggestion};
+pub use docs::{COMPACT_AFTER, SavedDoc, StoredSignature};
 pub use friends::{
     Direction, HandshakeIntent, InviteRecord, MAX_OUTBOX_PER_ACCOUNT, MAX_SENT_VERSIONS,
     RequestRecord, RequestState,
@@ -40,8 +41,16 @@ pub(crate) enum Tree {
     Meta,
     /// Address book: device id → `KnownPeer`.
     Peers,
-    /// Saved Automerge documents: document name → bytes.
-    Docs,
+    /// Document snapshots: owner || doc code → bytes.
+    DocSnapshots,
+    /// Incremental document saves: owner || doc code || seq → bytes.
+    DocIncrementals,
+    /// Change signatures: owner || doc code || change hash → device || signature.
+    DocSignatures,
+    /// Device certificates of change authors: device → certificate bytes.
+    Certs,
+    /// Per-peer sync state: peer account || owner || doc code → heads (JSON).
+    SyncStates,
     /// Friend invites issued: sha256(secret) → `InviteRecord`.
     Invites,
     /// Friend requests in and out: account id → `RequestRecord`.
@@ -61,7 +70,11 @@ impl Tree {
         match self {
             Tree::Meta => "meta",
             Tree::Peers => "peers",
-            Tree::Docs => "docs",
+            Tree::DocSnapshots => "doc_snapshots",
+            Tree::DocIncrementals => "doc_incrementals",
+            Tree::DocSignatures => "doc_signatures",
+            Tree::Certs => "certs",
+            Tree::SyncStates => "sync_states",
             Tree::Invites => "invites",
             Tree::Requests => "requests",
             Tree::Outbox => "outbox",

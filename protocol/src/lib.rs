@@ -27,4 +27,5 @@ pub mod hello;
 pub mod limits;
 pub mod rate;
 pub mod records;
+pub mod sync;
 pub mod ticket;

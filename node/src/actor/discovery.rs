@@ -1,7 +1,13 @@
 //! Suggestions from personal information: imported contacts matched against
 //! identifiers people opted to be discoverable by.
 
+use std::collections::BTreeMap;
+
+use kith_crdt::friends;
+use kith_keys::AccountId;
 use kith_protocol::records::{self, Claim};
+
+use kith_crdt::DocKind;
 
 use super::NodeActor;
 use crate::{
@@ -68,20 +74,52 @@ impl NodeActor {
         Ok(self.store.discoverable()?)
     }
 
-    /// Suggestions not yet acted on. Asking also retries look-ups of
-    /// contacts not found yet (within the rate limit).
+    /// Suggestions not yet acted on: contacts found on Kith, and friends of
+    /// friends ranked by how many friends they share. Asking also retries
+    /// look-ups of contacts not found yet (within the rate limit).
     pub(super) fn suggestions(&mut self) -> Result<Vec<Suggestion>, NodeError> {
         self.look_up_contacts();
         let me = self.identity.account();
-        Ok(self
+        let own_friends = self.docs.own(DocKind::Friends).clone();
+        let eligible = |a: &AccountId| {
+            *a != me
+                && !friends::is_friend(&own_friends, a)
+                && !friends::is_blocked(&own_friends, a)
+        };
+        let mut out: Vec<Suggestion> = self
             .store
             .suggestions()?
             .into_iter()
-            .filter(|s| {
-                s.account != me
-                    && !self.friends.doc.is_friend(&s.account)
-                    && !self.friends.doc.is_blocked(&s.account)
-            })
-            .collect())
+            .filter(|s| eligible(&s.account))
+            .collect();
+        let mut mutual: BTreeMap<AccountId, usize> = BTreeMap::new();
+        for friend in friends::accounts(&own_friends) {
+            if let Some(their_friends) = self.doc_ref(&friend, DocKind::Friends) {
+                for account in friends::accounts(their_friends)
+                    .into_iter()
+                    .filter(|a| eligible(a))
+                {
+                    *mutual.entry(account).or_default() += 1;
+                }
+            }
+        }
+        let mut ranked: Vec<(AccountId, usize)> = mutual.into_iter().collect();
+        ranked.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        for (account, count) in ranked {
+            let reason = format!("{count} mutual friend{}", if count == 1 { "" } else { "s" });
+            match out.iter_mut().find(|s| s.account == account) {
+                Some(existing) => existing.reason = format!("{}; {reason}", existing.reason),
+                None => {
+                    let name = self.name_of(&account).unwrap_or_default();
+                    out.push(Suggestion {
+                        account,
+                        name,
+                        reason,
+                        found_at: unix_now(),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kith_crdt::{Friend, FriendsDoc};
+use kith_crdt::{DocKind, Friend};
 use kith_keys::AccountId;
 use kith_protocol::{
     friend::{Action, Signed},
@@ -20,7 +20,7 @@ use super::NodeActor;
 use crate::{
     events::Event,
     node::{FriendAction, FriendInfo, FriendOutcome, FriendTarget, Invite, NodeError, Reply},
-    store::{Direction, HandshakeIntent, InviteRecord, RequestRecord, RequestState, Store},
+    store::{Direction, HandshakeIntent, InviteRecord, RequestRecord, RequestState},
     unix_now,
 };
 
@@ -33,13 +33,9 @@ pub const MAX_INVITE_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// How long `friend add` with a ticket waits for the automatic accept.
 pub const ADD_WAIT: Duration = Duration::from_secs(10);
 
-/// Name of the friends document in the store.
-const FRIENDS_DOC: &str = "friends";
-
 /// The actor's friend state.
 #[derive(Debug)]
 pub(super) struct Friends {
-    pub doc: FriendsDoc,
     pub replay: ReplayCache,
     pub limiter: RateLimiter<PeerId>,
     /// Incoming handshake messages dropped (rate limit, full pending queue).
@@ -58,24 +54,8 @@ pub(super) struct Inflight {
 }
 
 impl Friends {
-    /// Load the friends document; a corrupt one is set aside under another
-    /// name (never overwritten) and a fresh one started.
-    pub fn load(store: &Store, device: &kith_keys::DeviceId, max_pending_incoming: usize) -> Self {
-        let doc = match store.load_doc(FRIENDS_DOC) {
-            Ok(Some(bytes)) => FriendsDoc::load(&bytes, device).unwrap_or_else(|e| {
-                let aside = format!("{FRIENDS_DOC}.corrupt-{}", unix_now());
-                tracing::error!(error = %e, kept_as = %aside, "the friends document is corrupt; starting a new one");
-                let _ = store.save_doc(&aside, &bytes);
-                FriendsDoc::new(device)
-            }),
-            Ok(None) => FriendsDoc::new(device),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the friends document");
-                FriendsDoc::new(device)
-            }
-        };
+    pub fn new(max_pending_incoming: usize) -> Self {
         Friends {
-            doc,
             replay: ReplayCache::default(),
             limiter: RateLimiter::new(
                 MAX_HANDSHAKES_PER_PEER_PER_MINUTE,
@@ -92,13 +72,9 @@ impl Friends {
 
 impl NodeActor {
     pub(super) fn display_name(&self) -> String {
-        self.store.display_name().ok().flatten().unwrap_or_default()
-    }
-
-    fn save_friends(&mut self) -> Result<(), NodeError> {
-        let bytes = self.friends.doc.save();
-        self.store.save_doc(FRIENDS_DOC, &bytes)?;
-        Ok(())
+        kith_crdt::profile::get(self.docs.own(DocKind::Profile), "name")
+            .or_else(|| self.store.display_name().ok().flatten())
+            .unwrap_or_default()
     }
 
     pub(super) fn handle_invite(&mut self, ttl: Duration, reply: Reply<Invite>) {
@@ -205,16 +181,17 @@ impl NodeActor {
                 "that is your own account",
             ));
         }
-        if self.friends.doc.is_friend(&account) {
+        if kith_crdt::friends::is_friend(self.docs.own(DocKind::Friends), &account) {
             return Err(NodeError::refused(
                 "already_friends",
                 format!("{account} is already your friend"),
             ));
         }
-        if self.friends.doc.is_blocked(&account) {
+        if kith_crdt::friends::is_blocked(self.docs.own(DocKind::Friends), &account) {
             // Asking to befriend someone is the clearest way to lift a block.
-            self.friends.doc.unblock(&account)?;
-            self.save_friends()?;
+            self.edit_own(DocKind::Friends, |d| {
+                kith_crdt::friends::unblock(d, &account)
+            })?;
         }
         // They already asked us: adding them is accepting.
         if let Some(existing) = self.store.request(&account)?
@@ -319,13 +296,14 @@ impl NodeActor {
                 }
             }
             FriendAction::Remove => {
-                if !self.friends.doc.remove(&account)? {
+                if !self.edit_own(DocKind::Friends, |d| {
+                    kith_crdt::friends::remove(d, &account)
+                })? {
                     return Err(NodeError::refused(
                         "not_a_friend",
                         format!("{account} is not your friend"),
                     ));
                 }
-                self.save_friends()?;
                 self.set_request_state(account, request, RequestState::Removed)?;
                 self.store.queue_handshake(HandshakeIntent {
                     to: account,
@@ -342,9 +320,12 @@ impl NodeActor {
                         "that is your own account",
                     ));
                 }
-                let was_friend = self.friends.doc.remove(&account)?;
-                self.friends.doc.block(&account, now)?;
-                self.save_friends()?;
+                let was_friend = self.edit_own(DocKind::Friends, |d| {
+                    kith_crdt::friends::remove(d, &account)
+                })?;
+                self.edit_own(DocKind::Friends, |d| {
+                    kith_crdt::friends::block(d, &account, now)
+                })?;
                 self.store.clear_outbox(&account)?;
                 self.set_request_state(account, request, RequestState::Blocked)?;
                 if was_friend {
@@ -402,8 +383,7 @@ impl NodeActor {
             request: encode(request),
             accept: encode(accept),
         };
-        self.friends.doc.add(&friend)?;
-        self.save_friends()?;
+        self.edit_own(DocKind::Friends, |d| kith_crdt::friends::add(d, &friend))?;
         let mut record = self.store.request(&account)?.unwrap_or(RequestRecord {
             account,
             direction: Direction::Outgoing,
@@ -427,11 +407,17 @@ impl NodeActor {
         self.store.flush()?;
         tracing::info!(account = %account.fmt_short(), "friendship made");
         self.emit(Event::FriendAdded { account, name });
+        // Follow the new friend and fetch the documents only friends may read.
+        self.update_subscriptions(Some(account));
+        if let Some(peer) = self.peer_of_account(&account) {
+            let docs = DocKind::ALL.into_iter().map(|k| (account, k)).collect();
+            self.pull(peer, docs);
+        }
         Ok(())
     }
 
-    pub(super) fn friend_list(&self) -> Vec<FriendInfo> {
-        let (friends, bad) = self.friends.doc.friends();
+    pub(super) fn friend_list(&mut self) -> Vec<FriendInfo> {
+        let (friends, bad) = kith_crdt::friends::list(self.docs.own(DocKind::Friends));
         for key in bad {
             tracing::warn!(%key, "skipping an unreadable entry of the friends document");
         }
@@ -439,15 +425,19 @@ impl NodeActor {
             .into_iter()
             .map(|f| FriendInfo {
                 online: self.peer_of_account(&f.account).is_some(),
+                // Their own profile's name wins over the name in the handshake.
+                name: self.name_of(&f.account).unwrap_or(f.name),
                 account: f.account,
-                name: f.name,
                 since: f.since,
             })
             .collect()
     }
 
     pub(super) fn friends_online(&self) -> usize {
-        self.friend_list().iter().filter(|f| f.online).count()
+        kith_crdt::friends::accounts(self.docs.own(DocKind::Friends))
+            .iter()
+            .filter(|a| self.peer_of_account(a).is_some())
+            .count()
     }
 
     pub(super) fn friend_requests(&self) -> Result<Vec<RequestRecord>, NodeError> {

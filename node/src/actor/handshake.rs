@@ -1,6 +1,7 @@
 //! `/kith/friend/1` on the actor side: sealing and delivering queued messages,
 //! judging incoming ones, acting on replies.
 
+use kith_crdt::DocKind;
 use kith_keys::{AccountId, sign::Context};
 use kith_protocol::friend::{Action, Body, Opened, Reply, Signed};
 use libp2p::{PeerId, request_response};
@@ -130,7 +131,7 @@ impl NodeActor {
             }
         };
         let from = opened.body.from;
-        if self.friends.doc.is_blocked(&from) {
+        if kith_crdt::friends::is_blocked(self.docs.own(DocKind::Friends), &from) {
             self.friends.dropped += 1;
             return refused("blocked");
         }
@@ -155,7 +156,10 @@ impl NodeActor {
                 let crossed = self.store.request(&from)?.is_some_and(|r| {
                     r.direction == Direction::Outgoing && r.state == RequestState::Requested
                 });
-                if invited || crossed || self.friends.doc.is_friend(&from) {
+                if invited
+                    || crossed
+                    || kith_crdt::friends::is_friend(self.docs.own(DocKind::Friends), &from)
+                {
                     // Accept at once: they held our ticket, asked us while we
                     // asked them, or are already a friend whose copy was lost.
                     let accept = self.seal(
@@ -165,7 +169,7 @@ impl NodeActor {
                             name: self.display_name(),
                         },
                     );
-                    if !self.friends.doc.is_friend(&from) {
+                    if !kith_crdt::friends::is_friend(self.docs.own(DocKind::Friends), &from) {
                         self.make_friend(from, name.clone(), signed, &accept)?;
                     }
                     return Ok(Reply::Accepted {
@@ -181,10 +185,9 @@ impl NodeActor {
                         r.direction == Direction::Incoming && r.state == RequestState::Pending
                     })
                     .count();
-                let already_pending = self
-                    .store
-                    .request(&from)?
-                    .is_some_and(|r| r.direction == Direction::Incoming && r.state == RequestState::Pending);
+                let already_pending = self.store.request(&from)?.is_some_and(|r| {
+                    r.direction == Direction::Incoming && r.state == RequestState::Pending
+                });
                 if pending >= self.friends.max_pending_incoming && !already_pending {
                     self.friends.dropped += 1;
                     return Ok(refused("busy"));
@@ -213,7 +216,7 @@ impl NodeActor {
                 let Some(our_request) = self.sent_version(&from, request)? else {
                     return Ok(refused("no_such_request"));
                 };
-                if !self.friends.doc.is_friend(&from) {
+                if !kith_crdt::friends::is_friend(self.docs.own(DocKind::Friends), &from) {
                     self.make_friend(from, name.clone(), &our_request, signed)?;
                 }
                 Ok(Reply::Received)
@@ -232,8 +235,7 @@ impl NodeActor {
                 Ok(Reply::Received)
             }
             Action::Remove => {
-                if self.friends.doc.remove(&from)? {
-                    self.store.save_doc("friends", &self.friends.doc.save())?;
+                if self.edit_own(DocKind::Friends, |d| kith_crdt::friends::remove(d, &from))? {
                     if let Some(mut record) = self.store.request(&from)? {
                         record.state = RequestState::Removed;
                         self.store.put_request(&record)?;
@@ -346,7 +348,7 @@ impl NodeActor {
                     }
                 };
                 self.store.handshake_delivered(intent)?;
-                if !self.friends.doc.is_friend(&account) {
+                if !kith_crdt::friends::is_friend(self.docs.own(DocKind::Friends), &account) {
                     self.make_friend(account, name, sealed, &accept)?;
                 }
                 Ok(FriendOutcome {

@@ -19,6 +19,8 @@ use libp2p::{
     swarm::dial_opts::{DialOpts, PeerCondition},
 };
 
+use kith_crdt::DocKind;
+
 use super::NodeActor;
 use crate::{events::Event, net::peer_of, store::Suggestion, unix_now};
 
@@ -257,8 +259,8 @@ impl NodeActor {
 
     fn suggest_contact(&mut self, account: AccountId, id: &[u8; 32]) {
         if account == self.identity.account()
-            || self.friends.doc.is_friend(&account)
-            || self.friends.doc.is_blocked(&account)
+            || kith_crdt::friends::is_friend(self.docs.own(DocKind::Friends), &account)
+            || kith_crdt::friends::is_blocked(self.docs.own(DocKind::Friends), &account)
         {
             return;
         }

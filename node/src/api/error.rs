@@ -80,7 +80,8 @@ impl From<NodeError> for ApiError {
             NodeError::DialTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             NodeError::ActorDropped => StatusCode::SERVICE_UNAVAILABLE,
             NodeError::Refused { code, .. } => match *code {
-                "no_such_request" | "not_a_friend" | "not_discoverable" => StatusCode::NOT_FOUND,
+                "no_such_request" | "not_a_friend" | "not_discoverable" | "no_such_field"
+                | "no_such_link" | "unknown_account" => StatusCode::NOT_FOUND,
                 "already_friends" | "refused" | "bad_accept" => StatusCode::CONFLICT,
                 "too_many_invites" => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::BAD_REQUEST,

@@ -74,6 +74,8 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
             say!("friends online  {}", status.friends_online);
             Ok(())
         }
+        Command::Profile(command) => super::profile::profile(&home, json, command).await,
+        Command::Link(command) => super::profile::link(&home, json, command).await,
         Command::Friend(command) => super::friends::friend(&home, json, command).await,
         Command::Contacts(command) => super::friends::contacts(&home, json, command).await,
         Command::Discoverable(command) => super::friends::discoverable(&home, json, command).await,

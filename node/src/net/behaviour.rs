@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use kith_protocol::{friend, hello, limits};
+use kith_protocol::{friend, hello, limits, sync};
 use libp2p::{
     StreamProtocol, autonat, dcutr, gossipsub, identify,
     identity::Keypair,
@@ -33,6 +33,13 @@ pub type FriendBehaviour = request_response::Behaviour<
     request_response::cbor::codec::Codec<friend::Signed, friend::Reply>,
 >;
 
+pub type SyncBehaviour = request_response::Behaviour<
+    request_response::cbor::codec::Codec<sync::SyncRequest, sync::SyncResponse>,
+>;
+
+/// How long a pull waits for its response.
+pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How long a handshake message waits for its reply.
 pub const FRIEND_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -45,6 +52,7 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     pub hello: HelloBehaviour,
     pub friend: FriendBehaviour,
+    pub sync: SyncBehaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
@@ -82,6 +90,15 @@ impl Behaviour {
             friend_codec,
             [(StreamProtocol::new(friend::PROTOCOL), ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(FRIEND_REQUEST_TIMEOUT),
+        );
+
+        let sync_codec = request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(sync::MAX_SYNC_REQUEST_BYTES)
+            .set_response_size_maximum(sync::MAX_SYNC_RESPONSE_BYTES);
+        let sync = request_response::Behaviour::with_codec(
+            sync_codec,
+            [(StreamProtocol::new(sync::PROTOCOL), ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
         );
 
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
@@ -127,6 +144,7 @@ impl Behaviour {
             ping: ping::Behaviour::default(),
             hello,
             friend,
+            sync,
             kad,
             gossipsub,
             mdns: Toggle::from(mdns),

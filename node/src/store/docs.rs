@@ -1,18 +1,201 @@
-//! Saved documents. Each save is flushed: callers report success only after it.
+//! Documents: snapshots, incremental saves, change signatures, author
+//! certificates and per-peer sync state.
+//!
+//! Keys: `owner (32) || doc code (1)` names a document; incrementals append
+//! `seq (u64 BE)`, signatures append the change hash (32). A document is its
+//! snapshot followed by its incrementals in order; compaction writes a new
+//! snapshot and drops the incrementals.
+
+use kith_crdt::{DocKind, Hash};
+use kith_keys::{AccountId, DeviceCert, DeviceId, Signature};
 
 use super::{Store, StoreError, Tree};
 
+/// Incremental saves kept before a document is compacted into a new snapshot.
+pub const COMPACT_AFTER: usize = 256;
+
+fn doc_key(owner: &AccountId, kind: DocKind) -> Vec<u8> {
+    let mut key = owner.as_bytes().to_vec();
+    key.push(kind.code());
+    key
+}
+
+/// A saved document: snapshot and the incremental saves after it.
+#[derive(Debug, Default)]
+pub struct SavedDoc {
+    pub snapshot: Option<Vec<u8>>,
+    pub incrementals: Vec<Vec<u8>>,
+}
+
+/// A change's signature as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSignature {
+    pub device: DeviceId,
+    pub signature: Signature,
+}
+
 impl Store {
-    /// Replace the saved bytes of document `name` and flush.
-    pub fn save_doc(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        self.tree(Tree::Docs).insert(name.as_bytes(), bytes)?;
+    /// Record new changes of a document: their signatures and authors'
+    /// certificates, then the incremental bytes; flushed before returning.
+    pub fn append_doc(
+        &self,
+        owner: &AccountId,
+        kind: DocKind,
+        incremental: &[u8],
+        signatures: &[(Hash, DeviceCert, Signature)],
+    ) -> Result<usize, StoreError> {
+        let key = doc_key(owner, kind);
+        let sigs = self.tree(Tree::DocSignatures);
+        let certs = self.tree(Tree::Certs);
+        for (hash, cert, signature) in signatures {
+            let mut sig_key = key.clone();
+            sig_key.extend_from_slice(hash);
+            let mut value = cert.device.as_bytes().to_vec();
+            value.extend_from_slice(&signature.to_bytes());
+            sigs.insert(sig_key, value)?;
+            certs.insert(cert.device.as_bytes(), cert.to_bytes())?;
+        }
+        let incrementals = self.tree(Tree::DocIncrementals);
+        let count = if incremental.is_empty() {
+            incrementals.scan_prefix(&key).count()
+        } else {
+            let next = match incrementals.scan_prefix(&key).last() {
+                Some(entry) => {
+                    let (k, _) = entry?;
+                    let seq = k
+                        .get(key.len()..)
+                        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                        .map(u64::from_be_bytes);
+                    seq.unwrap_or(0) + 1
+                }
+                None => 0,
+            };
+            let mut incr_key = key.clone();
+            incr_key.extend_from_slice(&next.to_be_bytes());
+            incrementals.insert(incr_key, incremental)?;
+            incrementals.scan_prefix(&key).count()
+        };
+        self.flush()?;
+        Ok(count)
+    }
+
+    pub fn load_saved_doc(
+        &self,
+        owner: &AccountId,
+        kind: DocKind,
+    ) -> Result<Option<SavedDoc>, StoreError> {
+        let key = doc_key(owner, kind);
+        let snapshot = self.tree(Tree::DocSnapshots).get(&key)?.map(|v| v.to_vec());
+        let mut incrementals = Vec::new();
+        for entry in self.tree(Tree::DocIncrementals).scan_prefix(&key) {
+            incrementals.push(entry?.1.to_vec());
+        }
+        if snapshot.is_none() && incrementals.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(SavedDoc {
+            snapshot,
+            incrementals,
+        }))
+    }
+
+    /// Replace a document's saves by one snapshot.
+    pub fn compact_doc(
+        &self,
+        owner: &AccountId,
+        kind: DocKind,
+        snapshot: &[u8],
+    ) -> Result<(), StoreError> {
+        let key = doc_key(owner, kind);
+        // The snapshot is flushed before the incrementals it covers go, so a
+        // crash in between leaves both (loading them twice is harmless).
+        self.tree(Tree::DocSnapshots).insert(&key, snapshot)?;
+        self.flush()?;
+        let incrementals = self.tree(Tree::DocIncrementals);
+        let keys: Vec<sled::IVec> = incrementals
+            .scan_prefix(&key)
+            .keys()
+            .collect::<Result<_, _>>()?;
+        for k in keys {
+            incrementals.remove(k)?;
+        }
         self.flush()
     }
 
-    pub fn load_doc(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .tree(Tree::Docs)
-            .get(name.as_bytes())?
-            .map(|v| v.to_vec()))
+    pub fn change_signature(
+        &self,
+        owner: &AccountId,
+        kind: DocKind,
+        hash: &Hash,
+    ) -> Result<Option<(DeviceCert, Signature)>, StoreError> {
+        let mut key = doc_key(owner, kind);
+        key.extend_from_slice(hash);
+        let Some(value) = self.tree(Tree::DocSignatures).get(&key)? else {
+            return Ok(None);
+        };
+        let corrupt = |why: &str| StoreError::Corrupt {
+            tree: Tree::DocSignatures.name(),
+            key: crate::home::to_hex(&key),
+            why: why.into(),
+        };
+        let device: [u8; 32] = value
+            .get(..32)
+            .and_then(|d| d.try_into().ok())
+            .ok_or_else(|| corrupt("short"))?;
+        let signature: [u8; 64] = value
+            .get(32..96)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| corrupt("short"))?;
+        let Some(cert_bytes) = self.tree(Tree::Certs).get(device)? else {
+            return Err(corrupt("author certificate missing"));
+        };
+        let cert = DeviceCert::from_bytes(&cert_bytes).map_err(|e| corrupt(&e.to_string()))?;
+        Ok(Some((cert, Signature::from_bytes(&signature))))
+    }
+
+    /// Every document this node holds a copy of.
+    pub fn held_docs(&self) -> Result<Vec<(AccountId, DocKind)>, StoreError> {
+        let mut out = Vec::new();
+        for tree in [Tree::DocSnapshots, Tree::DocIncrementals] {
+            for key in self.tree(tree).iter().keys() {
+                let key = key?;
+                let owner = key
+                    .get(..32)
+                    .and_then(|o| <[u8; 32]>::try_from(o).ok())
+                    .and_then(|o| AccountId::from_bytes(o).ok());
+                let kind = key.get(32).copied().and_then(DocKind::from_code);
+                if let (Some(owner), Some(kind)) = (owner, kind) {
+                    if !out.contains(&(owner, kind)) {
+                        out.push((owner, kind));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The server's heads after the last complete pull of a document from a peer account.
+    pub fn sync_since(
+        &self,
+        peer: &AccountId,
+        owner: &AccountId,
+        kind: DocKind,
+    ) -> Result<Vec<Hash>, StoreError> {
+        let mut key = peer.as_bytes().to_vec();
+        key.extend_from_slice(&doc_key(owner, kind));
+        Ok(self.get_json(Tree::SyncStates, &key)?.unwrap_or_default())
+    }
+
+    /// Not flushed on its own: losing it only costs a larger next pull.
+    pub fn set_sync_since(
+        &self,
+        peer: &AccountId,
+        owner: &AccountId,
+        kind: DocKind,
+        heads: &[Hash],
+    ) -> Result<(), StoreError> {
+        let mut key = peer.as_bytes().to_vec();
+        key.extend_from_slice(&doc_key(owner, kind));
+        self.put_json(Tree::SyncStates, &key, &heads)
     }
 }

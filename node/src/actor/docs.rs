@@ -1,0 +1,237 @@
+//! Documents on the actor side: the open copies, local edits (commit, sign,
+//! store, announce) and remote changes (verify, apply, store).
+
+use std::collections::{BTreeMap, HashMap};
+
+use kith_crdt::{Doc, DocError, DocKind, profile};
+use kith_keys::{AccountId, DeviceId, sign::Context};
+use kith_protocol::sync::{ChangeBatch, change_payload, verify_batch};
+
+use super::NodeActor;
+use crate::{
+    events::Event,
+    node::NodeError,
+    store::{COMPACT_AFTER, Store},
+};
+
+/// The documents this node holds: its own account's, always loaded, and
+/// others' copies, loaded on first use.
+#[derive(Debug)]
+pub(super) struct Docs {
+    /// One per `DocKind::ALL`, in that order.
+    own: Vec<Doc>,
+    others: HashMap<(AccountId, DocKind), Doc>,
+}
+
+fn slot(kind: DocKind) -> usize {
+    DocKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
+}
+
+/// Load a document from its saves; a damaged piece is reported by name and
+/// skipped, never silently dropped.
+fn load(store: &Store, device: &DeviceId, owner: &AccountId, kind: DocKind) -> Option<Doc> {
+    let saved = match store.load_saved_doc(owner, kind) {
+        Ok(saved) => saved?,
+        Err(e) => {
+            tracing::error!(%owner, doc = %kind, error = %e, "cannot read a document");
+            return None;
+        }
+    };
+    let mut doc = match saved.snapshot.as_deref().map(|s| Doc::load(s, device)) {
+        Some(Ok(doc)) => doc,
+        Some(Err(e)) => {
+            tracing::error!(%owner, doc = %kind, error = %e, "a document snapshot is corrupt; skipping it");
+            Doc::new(device)
+        }
+        None => Doc::new(device),
+    };
+    for (i, incremental) in saved.incrementals.iter().enumerate() {
+        if let Err(e) = doc.load_incremental(incremental) {
+            tracing::error!(%owner, doc = %kind, piece = i, error = %e, "an incremental save is corrupt; skipping it");
+        }
+    }
+    Some(doc)
+}
+
+impl Docs {
+    pub fn load_own(store: &Store, device: &DeviceId, me: &AccountId) -> Self {
+        let own = DocKind::ALL
+            .into_iter()
+            .map(|kind| load(store, device, me, kind).unwrap_or_else(|| Doc::new(device)))
+            .collect();
+        Docs {
+            own,
+            others: HashMap::new(),
+        }
+    }
+
+    /// One of this account's documents (always present).
+    pub fn own(&self, kind: DocKind) -> &Doc {
+        &self.own[slot(kind)]
+    }
+
+    fn own_mut(&mut self, kind: DocKind) -> &mut Doc {
+        &mut self.own[slot(kind)]
+    }
+}
+
+impl NodeActor {
+    /// This node's copy of someone's document, loaded on first use.
+    pub(super) fn doc_mut(&mut self, owner: &AccountId, kind: DocKind) -> Option<&mut Doc> {
+        if *owner == self.identity.account() {
+            return Some(self.docs.own_mut(kind));
+        }
+        let key = (*owner, kind);
+        if !self.docs.others.contains_key(&key) {
+            let doc = load(&self.store, &self.identity.device(), owner, kind)?;
+            self.docs.others.insert(key, doc);
+        }
+        self.docs.others.get_mut(&key)
+    }
+
+    /// A read-only view of a document this node holds (own or loaded).
+    pub(super) fn doc_ref(&mut self, owner: &AccountId, kind: DocKind) -> Option<&Doc> {
+        self.doc_mut(owner, kind).map(|d| &*d)
+    }
+
+    /// Change one of this account's documents: `edit` makes the operations,
+    /// then the change is committed, signed, stored durably and announced.
+    /// An edit that fails changes nothing.
+    pub(super) fn edit_own<R>(
+        &mut self,
+        kind: DocKind,
+        edit: impl FnOnce(&mut Doc) -> Result<R, DocError>,
+    ) -> Result<R, NodeError> {
+        let me = self.identity.account();
+        let device = self.identity.device();
+        let doc = self.docs.own_mut(kind);
+        let before = profile::fields(doc);
+        let result = match edit(doc) {
+            Ok(r) => r,
+            Err(e) => {
+                doc.rollback();
+                return Err(limit_or_store(e));
+            }
+        };
+        let Some(change) = doc.commit() else {
+            return Ok(result);
+        };
+        let signature = self.identity.device_key.sign(
+            Context::DocumentChange,
+            &change_payload(&me, kind, &change.hash),
+        );
+        let incremental = doc.save_incremental();
+        let after = profile::fields(doc);
+        let heads = doc.heads();
+        let stored = self.store.append_doc(
+            &me,
+            kind,
+            &incremental,
+            &[(change.hash, self.identity.cert.clone(), signature)],
+        );
+        match stored {
+            Ok(count) if count > COMPACT_AFTER => self.compact(&me, kind),
+            Ok(_) => {}
+            Err(e) => {
+                // Not durable: drop the in-memory change too, so memory and disk agree.
+                if let Some(reloaded) = load(&self.store, &device, &me, kind) {
+                    *self.docs.own_mut(kind) = reloaded;
+                }
+                return Err(e.into());
+            }
+        }
+        self.announce(me, kind, heads);
+        self.emit(Event::DocUpdated {
+            owner: me,
+            doc: kind.as_str().into(),
+            fields: changed_fields(&before, &after),
+        });
+        Ok(result)
+    }
+
+    /// Verify and apply changes of `owner`'s document received from a peer.
+    /// Returns whether anything new was applied.
+    pub(super) fn apply_remote(
+        &mut self,
+        owner: AccountId,
+        kind: DocKind,
+        batch: ChangeBatch,
+    ) -> Result<bool, NodeError> {
+        let (good, bad) = verify_batch(&owner, kind, batch, |_, _| false);
+        for rejected in &bad {
+            tracing::warn!(%owner, doc = %kind, reason = %rejected.reason, "rejected a document change");
+        }
+        if owner != self.identity.account() && !self.docs.others.contains_key(&(owner, kind)) {
+            let doc = load(&self.store, &self.identity.device(), &owner, kind)
+                .unwrap_or_else(|| Doc::new(&self.identity.device()));
+            self.docs.others.insert((owner, kind), doc);
+        }
+        let Some(doc) = self.doc_mut(&owner, kind) else {
+            return Ok(false);
+        };
+        let fresh: Vec<_> = good
+            .into_iter()
+            .filter(|v| !doc.has_change(&v.change.hash))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(false);
+        }
+        let before = profile::fields(doc);
+        let signatures: Vec<_> = fresh
+            .iter()
+            .map(|v| (v.change.hash, v.cert.clone(), v.signature))
+            .collect();
+        if let Err(e) = doc.apply(fresh.into_iter().map(|v| v.change).collect()) {
+            tracing::warn!(%owner, doc = %kind, error = %e, "could not apply verified changes");
+            return Ok(false);
+        }
+        let incremental = doc.save_incremental();
+        let after = profile::fields(doc);
+        let heads = doc.heads();
+        let count = self
+            .store
+            .append_doc(&owner, kind, &incremental, &signatures)?;
+        if count > COMPACT_AFTER {
+            self.compact(&owner, kind);
+        }
+        tracing::debug!(%owner, doc = %kind, "applied remote changes");
+        self.emit(Event::DocUpdated {
+            owner,
+            doc: kind.as_str().into(),
+            fields: changed_fields(&before, &after),
+        });
+        // Tell others who follow this account that a fresh copy is here.
+        self.announce(owner, kind, heads);
+        Ok(true)
+    }
+
+    fn compact(&mut self, owner: &AccountId, kind: DocKind) {
+        let Some(doc) = self.doc_mut(owner, kind) else {
+            return;
+        };
+        let snapshot = doc.save();
+        if let Err(e) = self.store.compact_doc(owner, kind, &snapshot) {
+            tracing::error!(%owner, doc = %kind, error = %e, "compaction failed (the document is intact)");
+        }
+    }
+}
+
+fn limit_or_store(e: DocError) -> NodeError {
+    match e {
+        DocError::Limit(message) => NodeError::refused("invalid_field", message),
+        other => NodeError::Store(other.to_string()),
+    }
+}
+
+fn changed_fields(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut changed: Vec<String> = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    changed.extend(before.keys().filter(|k| !after.contains_key(*k)).cloned());
+    changed
+}

@@ -1,0 +1,362 @@
+//! `/kith/sync/1` and gossip announcements: moving signed document changes.
+//!
+//! Every Automerge change travels with its author device's signature over
+//! `owner || doc || change hash` (context `kith/document-change/v1`) and the
+//! author's device certificate. [`verify_batch`] checks every change before
+//! any is applied: certificate valid and issued by the document's owner,
+//! device not revoked, Automerge actor id equal to the signing device,
+//! signature valid. Good changes pass, bad ones are reported; so any node may
+//! relay a document it holds and none can forge one.
+
+use std::collections::HashMap;
+
+use kith_crdt::{DocKind, Hash, ParsedChange};
+use kith_keys::{
+    AccountId, DeviceCert, DeviceId, Signature,
+    sign::{Context, Payload},
+};
+use serde::{Deserialize, Serialize};
+
+/// The libp2p protocol name.
+pub const PROTOCOL: &str = "/kith/sync/1";
+
+/// Most documents asked for in one request.
+pub const MAX_SYNC_ITEMS: usize = 256;
+
+/// Most heads listed per document.
+pub const MAX_HEADS: usize = 64;
+
+/// Largest sync request, in bytes.
+pub const MAX_SYNC_REQUEST_BYTES: u64 = 256 * 1024;
+
+/// Largest sync response, in bytes; a server stops adding changes before it
+/// and marks the item `more`.
+pub const MAX_SYNC_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The gossipsub topic carrying an account's announcements.
+pub fn topic(account: &AccountId) -> String {
+    format!("/kith/account/1/{account}")
+}
+
+/// The bytes an author signs for one change.
+pub fn change_payload(owner: &AccountId, doc: DocKind, hash: &Hash) -> Vec<u8> {
+    Payload::new()
+        .fixed(owner.as_bytes())
+        .str(doc.as_str())
+        .fixed(hash)
+        .finish()
+}
+
+/// A change with its author's signature; `cert` indexes the batch's certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedChange {
+    #[serde(with = "crate::friend::serde_bytes_vec")]
+    pub bytes: Vec<u8>,
+    #[serde(with = "kith_keys::sign::signature_bytes")]
+    pub signature: Signature,
+    pub cert: u16,
+}
+
+/// Changes of one document with the certificates of their authors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeBatch {
+    pub certs: Vec<DeviceCert>,
+    pub changes: Vec<SignedChange>,
+}
+
+impl ChangeBatch {
+    /// Add a change, sharing certificate entries between changes of one device.
+    pub fn push(&mut self, bytes: Vec<u8>, signature: Signature, cert: &DeviceCert) {
+        let index = match self.certs.iter().position(|c| c == cert) {
+            Some(i) => i,
+            None => {
+                self.certs.push(cert.clone());
+                self.certs.len() - 1
+            }
+        };
+        self.changes.push(SignedChange {
+            bytes,
+            signature,
+            cert: u16::try_from(index).unwrap_or(u16::MAX),
+        });
+    }
+
+    /// Approximate encoded size, for response budgets.
+    pub fn size(&self) -> usize {
+        self.changes
+            .iter()
+            .map(|c| c.bytes.len() + 72)
+            .sum::<usize>()
+            + self.certs.len() * 200
+    }
+}
+
+/// A change that failed verification, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub index: usize,
+    pub reason: String,
+}
+
+/// A change that passed, with who wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub change: ParsedChange,
+    pub signature: Signature,
+    pub cert: DeviceCert,
+}
+
+/// Check every change of `batch` for document `doc` of `owner`.
+/// `revoked` says whether a device's changes are no longer accepted.
+pub fn verify_batch(
+    owner: &AccountId,
+    doc: DocKind,
+    batch: ChangeBatch,
+    revoked: impl Fn(&DeviceId, &Hash) -> bool,
+) -> (Vec<Verified>, Vec<Rejected>) {
+    let mut cert_ok: HashMap<usize, Result<(), String>> = HashMap::new();
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    for (index, signed) in batch.changes.into_iter().enumerate() {
+        let reject = |reason: String| Rejected { index, reason };
+        let Some(cert) = batch.certs.get(usize::from(signed.cert)) else {
+            bad.push(reject("no such certificate in the batch".into()));
+            continue;
+        };
+        let cert_check = cert_ok.entry(usize::from(signed.cert)).or_insert_with(|| {
+            cert.verify().map_err(|e| format!("certificate: {e}"))?;
+            if cert.account != *owner {
+                return Err(format!(
+                    "certificate is for account {}, not the owner",
+                    cert.account
+                ));
+            }
+            Ok(())
+        });
+        if let Err(reason) = cert_check {
+            bad.push(reject(reason.clone()));
+            continue;
+        }
+        let change = match ParsedChange::parse(signed.bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                bad.push(reject(e.to_string()));
+                continue;
+            }
+        };
+        if change.actor.as_slice() != cert.device.as_bytes() {
+            bad.push(reject(
+                "the change's actor id is not the signing device".into(),
+            ));
+            continue;
+        }
+        let payload = change_payload(owner, doc, &change.hash);
+        if cert
+            .device
+            .verify(Context::DocumentChange, &payload, &signed.signature)
+            .is_err()
+        {
+            bad.push(reject("signature does not verify".into()));
+            continue;
+        }
+        if revoked(&cert.device, &change.hash) {
+            bad.push(reject("the author device is revoked".into()));
+            continue;
+        }
+        good.push(Verified {
+            change,
+            signature: signed.signature,
+            cert: cert.clone(),
+        });
+    }
+    (good, bad)
+}
+
+/// "Send me what I lack of this document."
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullItem {
+    pub owner: AccountId,
+    pub doc: DocKind,
+    /// The requester's heads (hashes the server does not know are ignored).
+    pub heads: Vec<Hash>,
+    /// The server's heads at the end of the last complete pull from this
+    /// server: the requester holds everything up to them, so the server can
+    /// send exactly what is new even when both sides changed.
+    pub since: Vec<Hash>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub items: Vec<PullItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PullOutcome {
+    /// The changes the requester lacks; `heads` are the server's; `more` if
+    /// the response budget cut the list (pull again).
+    Changes {
+        heads: Vec<Hash>,
+        batch: ChangeBatch,
+        more: bool,
+    },
+    /// The requester may not read this document.
+    Denied,
+    /// The server holds no copy.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullResult {
+    pub owner: AccountId,
+    pub doc: DocKind,
+    pub outcome: PullOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub items: Vec<PullResult>,
+}
+
+/// Published on the owner's topic after every change: "document `doc` of
+/// `owner` now has these heads". Gossipsub signs each message with the
+/// publishing device's key; an announcement is only a hint to pull, and what
+/// is pulled is verified change by change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub owner: AccountId,
+    pub doc: DocKind,
+    pub heads: Vec<Hash>,
+}
+
+impl Announcement {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        cbor4ii::serde::to_vec(Vec::new(), self).unwrap_or_default()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let a: Announcement = cbor4ii::serde::from_slice(bytes).ok()?;
+        (a.heads.len() <= MAX_HEADS).then_some(a)
+    }
+}
+
+/// Who may read a document: anyone if it is public; otherwise its owner's
+/// own devices and the owner's friends (as the serving node knows them).
+pub fn may_read(
+    doc: DocKind,
+    owner: &AccountId,
+    requester: &AccountId,
+    owner_friends: &[AccountId],
+) -> bool {
+    doc.is_public() || requester == owner || owner_friends.contains(requester)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kith_crdt::{Doc, profile};
+    use kith_keys::{AccountKey, DeviceKey};
+
+    struct Author {
+        account: AccountKey,
+        device: DeviceKey,
+        cert: DeviceCert,
+    }
+
+    fn author(seed: u8) -> Author {
+        let account = AccountKey::from_seed(&[seed; 32]);
+        let device = DeviceKey::from_seed(&[seed + 50; 32]);
+        let cert = DeviceCert::issue(&account, device.id(), "d", 1).unwrap();
+        Author {
+            account,
+            device,
+            cert,
+        }
+    }
+
+    fn signed_edit(
+        a: &Author,
+        doc: &mut Doc,
+        field: &str,
+        value: &str,
+    ) -> (ParsedChange, Signature) {
+        profile::set(doc, field, value).unwrap();
+        let change = doc.commit().unwrap();
+        let sig = a.device.sign(
+            Context::DocumentChange,
+            &change_payload(&a.account.id(), DocKind::Profile, &change.hash),
+        );
+        (change, sig)
+    }
+
+    #[test]
+    fn good_changes_pass_and_bad_ones_are_rejected_one_by_one() {
+        let owner = author(1);
+        let mallory = author(2);
+        let mut doc = Doc::new(&owner.device.id());
+        let mut batch = ChangeBatch::default();
+        let (c1, s1) = signed_edit(&owner, &mut doc, "name", "Ada");
+        batch.push(c1.bytes.clone(), s1, &owner.cert);
+
+        // Forged: valid Automerge by a device certified by another account.
+        let mut forged_doc = Doc::new(&mallory.device.id());
+        let (c2, s2) = signed_edit(&mallory, &mut forged_doc, "name", "Eve");
+        batch.push(c2.bytes, s2, &mallory.cert);
+
+        // Actor mismatch: the owner's device signs a change written by another actor.
+        let (c3, _) = signed_edit(&mallory, &mut forged_doc, "bio", "x");
+        let s3 = owner.device.sign(
+            Context::DocumentChange,
+            &change_payload(&owner.account.id(), DocKind::Profile, &c3.hash),
+        );
+        batch.push(c3.bytes, s3, &owner.cert);
+
+        // Signed for another document of the same owner.
+        let (c4, _) = signed_edit(&owner, &mut doc, "city", "x");
+        let s4 = owner.device.sign(
+            Context::DocumentChange,
+            &change_payload(&owner.account.id(), DocKind::ProfilePrivate, &c4.hash),
+        );
+        batch.push(c4.bytes, s4, &owner.cert);
+
+        // Tampered bytes.
+        let (c5, s5) = signed_edit(&owner, &mut doc, "x", "y");
+        let mut tampered = c5.bytes.clone();
+        let n = tampered.len();
+        tampered[n - 1] ^= 1;
+        batch.push(tampered, s5, &owner.cert);
+
+        let (good, bad) = verify_batch(&owner.account.id(), DocKind::Profile, batch, |_, _| false);
+        assert_eq!(good.len(), 1);
+        assert_eq!(good[0].change, c1);
+        let indexes: Vec<usize> = bad.iter().map(|r| r.index).collect();
+        assert_eq!(indexes, vec![1, 2, 3, 4]);
+        assert!(bad[0].reason.contains("not the owner"), "{:?}", bad[0]);
+        assert!(bad[1].reason.contains("actor id"), "{:?}", bad[1]);
+    }
+
+    #[test]
+    fn revoked_devices_are_rejected() {
+        let owner = author(1);
+        let mut doc = Doc::new(&owner.device.id());
+        let mut batch = ChangeBatch::default();
+        let (c, s) = signed_edit(&owner, &mut doc, "name", "Ada");
+        batch.push(c.bytes, s, &owner.cert);
+        let (good, bad) = verify_batch(&owner.account.id(), DocKind::Profile, batch, |_, _| true);
+        assert!(good.is_empty());
+        assert!(bad[0].reason.contains("revoked"));
+    }
+
+    #[test]
+    fn serving_rule() {
+        let (o, f, s) = (
+            author(1).account.id(),
+            author(2).account.id(),
+            author(3).account.id(),
+        );
+        assert!(may_read(DocKind::Profile, &o, &s, &[]));
+        assert!(may_read(DocKind::ProfilePrivate, &o, &o, &[]));
+        assert!(may_read(DocKind::ProfilePrivate, &o, &f, &[f]));
+        assert!(!may_read(DocKind::ProfilePrivate, &o, &s, &[f]));
+        assert!(!may_read(DocKind::Friends, &o, &s, &[f]));
+    }
+}
