@@ -128,10 +128,10 @@ impl NodeActor {
         if profile::get(self.docs.own(DocKind::Profile), "name").is_some() {
             return;
         }
-        if let Ok(Some(name)) = self.store.display_name() {
-            if let Err(e) = self.set_field("name", &name, Visibility::Public) {
-                tracing::warn!(error = %e, "could not put the initial name into the profile");
-            }
+        if let Ok(Some(name)) = self.store.display_name()
+            && let Err(e) = self.set_field("name", &name, Visibility::Public)
+        {
+            tracing::warn!(error = %e, "could not put the initial name into the profile");
         }
     }
 }

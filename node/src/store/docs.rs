@@ -164,10 +164,10 @@ impl Store {
                     .and_then(|o| <[u8; 32]>::try_from(o).ok())
                     .and_then(|o| AccountId::from_bytes(o).ok());
                 let kind = key.get(32).copied().and_then(DocKind::from_code);
-                if let (Some(owner), Some(kind)) = (owner, kind) {
-                    if !out.contains(&(owner, kind)) {
-                        out.push((owner, kind));
-                    }
+                if let (Some(owner), Some(kind)) = (owner, kind)
+                    && !out.contains(&(owner, kind))
+                {
+                    out.push((owner, kind));
                 }
             }
         }
