@@ -191,6 +191,10 @@ impl NodeActor {
             Command::Links(account, reply) => {
                 let _ = reply.send(Ok(self.links_of(account)));
             }
+            Command::Pull(device, owner, doc, reply) => {
+                self.pull(crate::net::peer_of(&device), vec![(owner, doc)]);
+                let _ = reply.send(Ok(()));
+            }
             // The loop stops on `Shutdown` before getting here; answering
             // keeps this match total without a panic.
             Command::Shutdown(reply) => {
@@ -207,6 +211,8 @@ impl NodeActor {
             peers: self.peers.statuses(),
             friends_online: self.friends_online(),
             handshakes_dropped: self.friends.dropped,
+            pulls_denied: self.replication.denied,
+            changes_rejected: self.replication.rejected,
         }
     }
 

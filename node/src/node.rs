@@ -157,6 +157,10 @@ pub struct Status {
     pub friends_online: usize,
     /// Incoming handshake messages dropped by the flood limits so far.
     pub handshakes_dropped: u64,
+    /// Pulls of documents this node refused to serve (serving rule) so far.
+    pub pulls_denied: u64,
+    /// Document changes received that failed verification so far.
+    pub changes_rejected: u64,
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
@@ -184,6 +188,7 @@ pub(crate) enum Command {
     AddLink(String, String, String, Reply<()>),
     RemoveLink(String, String, Reply<()>),
     Links(Option<AccountId>, Reply<Vec<kith_crdt::identity::Link>>),
+    Pull(DeviceId, AccountId, kith_crdt::DocKind, Reply<()>),
     Shutdown(Reply<()>),
 }
 
@@ -359,6 +364,17 @@ impl Node {
         account: Option<AccountId>,
     ) -> Result<Vec<kith_crdt::identity::Link>, NodeError> {
         self.request(|r| Command::Links(account, r)).await
+    }
+
+    /// Ask a connected device for what this node lacks of a document now
+    /// (replication does this by itself; this is for tools and tests).
+    pub async fn pull(
+        &self,
+        from: DeviceId,
+        owner: AccountId,
+        doc: kith_crdt::DocKind,
+    ) -> Result<(), NodeError> {
+        self.request(|r| Command::Pull(from, owner, doc, r)).await
     }
 
     /// Stop the actor: flush the store, close connections. Idempotent.

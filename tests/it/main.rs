@@ -1,4 +1,5 @@
 //! In-process multi-node tests over real libp2p on loopback.
 
+mod documents;
 mod friends;
 mod peers;

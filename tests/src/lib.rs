@@ -54,6 +54,35 @@ impl TestNode {
         Self::start(identity, dir, kith_protocol::limits::MAX_PENDING_INCOMING).await
     }
 
+    /// Where this node keeps its store (for tests that inspect the bytes).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The node's identity (tests sign things with its keys).
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Start a node on a directory whose store a test has prepared.
+    pub async fn start_in(identity: Identity, dir: tempfile::TempDir) -> anyhow::Result<TestNode> {
+        Self::start(identity, dir, kith_protocol::limits::MAX_PENDING_INCOMING).await
+    }
+
+    /// Stop this node, run `meanwhile` while it is down, then start it again.
+    pub async fn restart_stopped<F, Fut>(self, meanwhile: F) -> anyhow::Result<TestNode>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let identity = self.identity.clone();
+        let dir = self.dir;
+        self.node.shutdown().await;
+        let _ = self.task.await;
+        meanwhile().await;
+        Self::start(identity, dir, kith_protocol::limits::MAX_PENDING_INCOMING).await
+    }
+
     async fn start(
         identity: Identity,
         dir: tempfile::TempDir,

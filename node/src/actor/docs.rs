@@ -158,6 +158,7 @@ impl NodeActor {
         batch: ChangeBatch,
     ) -> Result<bool, NodeError> {
         let (good, bad) = verify_batch(&owner, kind, batch, |_, _| false);
+        self.replication.rejected += bad.len() as u64;
         for rejected in &bad {
             tracing::warn!(%owner, doc = %kind, reason = %rejected.reason, "rejected a document change");
         }

@@ -34,6 +34,10 @@ pub(super) struct Replication {
     retries: Vec<(Instant, PeerId, DocRef)>,
     retried: HashMap<(PeerId, DocRef), Instant>,
     subscribed: HashSet<AccountId>,
+    /// Pulls refused under the serving rule.
+    pub denied: u64,
+    /// Received changes that failed verification.
+    pub rejected: u64,
 }
 
 impl NodeActor {
@@ -173,7 +177,8 @@ impl NodeActor {
         for item in request.items.into_iter().take(MAX_SYNC_ITEMS) {
             let outcome = self.serve_item(requester.as_ref(), &item, &mut budget);
             if matches!(outcome, PullOutcome::Denied) {
-                tracing::info!(%peer, owner = %item.owner, doc = %item.doc, "denied a pull");
+                self.replication.denied += 1;
+                tracing::info!(%peer, owner = %item.owner, doc = %item.doc, "denied a pull (not a friend of the owner)");
             }
             items.push(PullResult {
                 owner: item.owner,
@@ -253,11 +258,16 @@ impl NodeActor {
             }
             match result.outcome {
                 PullOutcome::Changes { heads, batch, more } => {
-                    if let Err(e) = self.apply_remote(result.owner, result.doc, batch) {
-                        tracing::error!(error = %e, "storing pulled changes failed");
-                        continue;
-                    }
-                    if more {
+                    let applied = match self.apply_remote(result.owner, result.doc, batch) {
+                        Ok(applied) => applied,
+                        Err(e) => {
+                            tracing::error!(error = %e, "storing pulled changes failed");
+                            continue;
+                        }
+                    };
+                    // `more` is followed only while it brings something new, so
+                    // a server that never finishes cannot keep us pulling.
+                    if more && applied {
                         pull_again.push((result.owner, result.doc));
                     } else if let Some(account) = peer_account {
                         let _ = self.store.set_sync_since(

@@ -28,6 +28,12 @@ pub struct StatusJson {
     /// Incoming friend-handshake messages dropped by flood limits.
     #[serde(default)]
     pub handshakes_dropped: u64,
+    /// Document pulls refused under the serving rule.
+    #[serde(default)]
+    pub pulls_denied: u64,
+    /// Received document changes that failed verification.
+    #[serde(default)]
+    pub changes_rejected: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,6 +61,8 @@ impl From<Status> for StatusJson {
                 .collect(),
             friends_online: s.friends_online,
             handshakes_dropped: s.handshakes_dropped,
+            pulls_denied: s.pulls_denied,
+            changes_rejected: s.changes_rejected,
         }
     }
 }

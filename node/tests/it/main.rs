@@ -4,4 +4,5 @@ mod api;
 mod cli;
 mod daemon;
 mod friends;
+mod profile;
 mod util;
