@@ -75,6 +75,17 @@ impl Doc {
             .collect()
     }
 
+    /// Hashes of every change written by `device`.
+    pub fn changes_by(&mut self, device: &DeviceId) -> Vec<Hash> {
+        let actor = ActorId::from(device.as_bytes());
+        self.inner
+            .get_changes_meta(&[])
+            .iter()
+            .filter(|m| *m.actor == actor)
+            .map(|m| m.hash.0)
+            .collect()
+    }
+
     /// The change just committed by this device.
     pub fn last_local_change(&mut self) -> Option<ParsedChange> {
         self.inner

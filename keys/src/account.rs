@@ -112,6 +112,12 @@ impl AccountKey {
         sign::sign(&self.0, context, message)
     }
 
+    /// The 32-byte seed, for handing the account key to an admin device
+    /// over an authenticated channel. Zeroized when dropped.
+    pub fn seed(&self) -> zeroize::Zeroizing<[u8; KEY_LEN]> {
+        self.0.seed()
+    }
+
     pub(crate) fn secret(&self) -> &Secret {
         &self.0
     }

@@ -4,6 +4,7 @@
 //! events; each arm calls one `handle_*` function. Nothing here blocks: a
 //! request that needs the network answers later through its stored reply.
 
+mod devices;
 mod dial;
 mod discovery;
 mod docs;
@@ -113,6 +114,7 @@ impl NodeActor {
         async move {
             tracing::info!(account = %self.identity.account(), device = %self.identity.device(), "node started");
             self.adopt_initial_name();
+            self.publish_own_certificate();
             self.update_subscriptions(None);
             self.dial_at_start();
             let mut tick = tokio::time::interval(TICK);
@@ -190,6 +192,18 @@ impl NodeActor {
             }
             Command::Links(account, reply) => {
                 let _ = reply.send(Ok(self.links_of(account)));
+            }
+            Command::DeviceLink(ttl, admin, reply) => {
+                let _ = reply.send(self.device_link(ttl, admin));
+            }
+            Command::Devices(account, reply) => {
+                let _ = reply.send(Ok(match account {
+                    Some(a) if a != self.identity.account() => self.devices_of(&a),
+                    _ => self.device_list(),
+                }));
+            }
+            Command::RevokeDevice(device, reply) => {
+                let _ = reply.send(self.revoke_device(device));
             }
             Command::Pull(device, owner, doc, reply) => {
                 self.pull(crate::net::peer_of(&device), vec![(owner, doc)]);

@@ -5,6 +5,7 @@
 //! Only this module knows the API's JSON shapes; `docs/api.md` lists them.
 
 mod auth;
+mod devices;
 mod error;
 mod friends;
 mod profile;
@@ -14,6 +15,9 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, extract::DefaultBodyLimit, routing};
 
+pub use devices::{
+    DeviceJson, DevicesJson, LinkDeviceRequest, LinkDeviceResponse, RevokeRequest, RevokeResponse,
+};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use friends::{
     AccountRequest, AddRequest, FriendsJson, IdentifierJson, IdentifiersJson, ImportRequest,
@@ -69,6 +73,9 @@ pub fn router(node: Node, token: String, addr: SocketAddr) -> Router {
         .route("/v1/links", routing::get(profile::links))
         .route("/v1/links/add", routing::post(profile::add_link))
         .route("/v1/links/remove", routing::post(profile::remove_link))
+        .route("/v1/devices", routing::get(devices::list))
+        .route("/v1/devices/link", routing::post(devices::link))
+        .route("/v1/devices/revoke", routing::post(devices::revoke))
         .route("/v1/discoverable", routing::get(friends::discoverable_list))
         .route(
             "/v1/discoverable/add",

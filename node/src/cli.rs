@@ -11,6 +11,7 @@ macro_rules! say {
 
 mod client;
 mod commands;
+mod devices;
 mod friends;
 mod profile;
 pub mod qr;
@@ -85,6 +86,9 @@ pub enum Command {
     /// Your accounts on other platforms.
     #[command(subcommand)]
     Link(LinkCommand),
+    /// This account's devices: link a new one, join one, list, revoke.
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Your address book, for friend suggestions.
     #[command(subcommand)]
     Contacts(ContactsCommand),
@@ -163,6 +167,40 @@ pub enum LinkCommand {
     Remove { platform: String, handle: String },
     /// Linked accounts (yours, or another account's as this node holds them).
     List { account: Option<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Print a one-time pairing ticket (and QR code) for a new device.
+    Link {
+        #[arg(long)]
+        qr: bool,
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// How long the ticket stays valid [default: 10m].
+        #[arg(long, value_name = "DURATION", value_parser = friends::parse_duration)]
+        ttl: Option<std::time::Duration>,
+        /// Also give the new device the account key (so it can link and revoke).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// On a fresh home: pair with a ticket's device and become a device of its account.
+    Join {
+        #[arg(value_name = "TICKET", required_unless_present = "qr_image")]
+        ticket: Option<String>,
+        /// Read the ticket from a photo or screenshot of its QR code.
+        #[arg(long, value_name = "FILE", conflicts_with = "ticket")]
+        qr_image: Option<PathBuf>,
+        /// This device's name [default: the host name].
+        #[arg(long)]
+        device_name: Option<String>,
+    },
+    /// This account's devices.
+    List,
+    /// Revoke a device (needs the account key).
+    Revoke { device: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -37,6 +37,15 @@ pub enum Event {
     FriendRemoved { account: AccountId },
     /// A contact turned out to be on Kith.
     SuggestionFound { account: AccountId, reason: String },
+    /// A device joined this account (`code` is the confirmation code on the
+    /// device that linked it, empty on the others).
+    DeviceLinked {
+        device: DeviceId,
+        name: String,
+        code: String,
+    },
+    /// A device of this account was revoked.
+    DeviceRevoked { device: DeviceId },
     /// A document changed here (a local edit or changes received).
     DocUpdated {
         owner: AccountId,
@@ -58,6 +67,8 @@ impl Event {
             Event::FriendRemoved { .. } => "friend_removed",
             Event::SuggestionFound { .. } => "suggestion_found",
             Event::DocUpdated { .. } => "doc_updated",
+            Event::DeviceLinked { .. } => "device_linked",
+            Event::DeviceRevoked { .. } => "device_revoked",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Everything libp2p: the composed behaviour and how the swarm is built.
 
 mod behaviour;
+pub mod join;
 mod swarm;
 
 pub use behaviour::{Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL, KAD_PROTOCOL};

@@ -132,6 +132,16 @@ pub struct ProfileView {
     pub fields: std::collections::BTreeMap<String, (String, Visibility)>,
 }
 
+/// One of this account's devices, as `device list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub device: DeviceId,
+    pub name: String,
+    pub added_at: u64,
+    pub revoked: bool,
+    pub this: bool,
+}
+
 /// A freshly issued friend ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invite {
@@ -189,6 +199,9 @@ pub(crate) enum Command {
     RemoveLink(String, String, Reply<()>),
     Links(Option<AccountId>, Reply<Vec<kith_crdt::identity::Link>>),
     Pull(DeviceId, AccountId, kith_crdt::DocKind, Reply<()>),
+    DeviceLink(u64, bool, Reply<Invite>),
+    Devices(Option<AccountId>, Reply<Vec<DeviceInfo>>),
+    RevokeDevice(DeviceId, Reply<()>),
     Shutdown(Reply<()>),
 }
 
@@ -375,6 +388,23 @@ impl Node {
         doc: kith_crdt::DocKind,
     ) -> Result<(), NodeError> {
         self.request(|r| Command::Pull(from, owner, doc, r)).await
+    }
+
+    /// A one-time pairing ticket valid for `ttl_secs`; `admin` also hands
+    /// the account key to the new device.
+    pub async fn device_link(&self, ttl_secs: u64, admin: bool) -> Result<Invite, NodeError> {
+        self.request(|r| Command::DeviceLink(ttl_secs, admin, r))
+            .await
+    }
+
+    /// This account's devices (or, with `Some`, another account's as this
+    /// node holds its identity document).
+    pub async fn devices(&self, account: Option<AccountId>) -> Result<Vec<DeviceInfo>, NodeError> {
+        self.request(|r| Command::Devices(account, r)).await
+    }
+
+    pub async fn revoke_device(&self, device: DeviceId) -> Result<(), NodeError> {
+        self.request(|r| Command::RevokeDevice(device, r)).await
     }
 
     /// Stop the actor: flush the store, close connections. Idempotent.

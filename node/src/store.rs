@@ -19,7 +19,7 @@ pub use discovery::{ContactRecord, DiscoverableRecord, Suggestion};
 pub use docs::{COMPACT_AFTER, SavedDoc, StoredSignature};
 pub use friends::{
     Direction, HandshakeIntent, InviteRecord, MAX_OUTBOX_PER_ACCOUNT, MAX_SENT_VERSIONS,
-    RequestRecord, RequestState,
+    PairingRecord, RequestRecord, RequestState,
 };
 pub use peers::KnownPeer;
 
@@ -63,6 +63,8 @@ pub(crate) enum Tree {
     Discoverable,
     /// People this node found through contacts: account id → `Suggestion`.
     Suggestions,
+    /// Device pairing tickets issued: sha256(secret) → `PairingRecord`.
+    Pairings,
 }
 
 impl Tree {
@@ -81,6 +83,7 @@ impl Tree {
             Tree::Contacts => "contacts",
             Tree::Discoverable => "discoverable",
             Tree::Suggestions => "suggestions",
+            Tree::Pairings => "pairings",
         }
     }
 }

@@ -25,6 +25,7 @@
 pub mod friend;
 pub mod hello;
 pub mod limits;
+pub mod pairing;
 pub mod rate;
 pub mod records;
 pub mod sync;

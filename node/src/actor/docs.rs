@@ -157,7 +157,18 @@ impl NodeActor {
         kind: DocKind,
         batch: ChangeBatch,
     ) -> Result<bool, NodeError> {
-        let (good, bad) = verify_batch(&owner, kind, batch, |_, _| false);
+        let revocations = self.revocations_of(&owner);
+        let own_identity = owner == self.identity.account() && kind == DocKind::Identity;
+        let devices_before = if own_identity {
+            self.device_list()
+        } else {
+            Vec::new()
+        };
+        let (good, bad) = verify_batch(&owner, kind, batch, |device, hash| {
+            revocations
+                .iter()
+                .any(|r| r.device == *device && !r.allows(hash))
+        });
         self.replication.rejected += bad.len() as u64;
         for rejected in &bad {
             tracing::warn!(%owner, doc = %kind, reason = %rejected.reason, "rejected a document change");
@@ -203,6 +214,9 @@ impl NodeActor {
         });
         // Tell others who follow this account that a fresh copy is here.
         self.announce(owner, kind, heads);
+        if own_identity {
+            self.note_identity_changes(&devices_before);
+        }
         Ok(true)
     }
 

@@ -66,6 +66,10 @@ impl NodeActor {
             return false;
         };
         match hello.check(&device) {
+            Ok(account) if self.is_revoked(&account, &device) => {
+                self.reject_peer(peer, format!("device {device} of {account} is revoked"));
+                false
+            }
             Ok(account) => {
                 if self.peers.identified(&peer, account) {
                     tracing::info!(device = %device.fmt_short(), account = %account.fmt_short(), agent = %hello.agent, "peer identified");

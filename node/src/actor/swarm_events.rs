@@ -112,6 +112,7 @@ impl NodeActor {
             BehaviourEvent::Kad(event) => self.handle_kad_event(event),
             BehaviourEvent::Friend(event) => self.handle_friend_event(event),
             BehaviourEvent::Sync(event) => self.handle_sync_event(event),
+            BehaviourEvent::Pair(event) => self.handle_pair_event(event),
             BehaviourEvent::Gossipsub(event) => self.handle_gossip_event(event),
             BehaviourEvent::RelayClient(event) => tracing::debug!(?event, "relay client"),
             BehaviourEvent::Dcutr(event) => tracing::debug!(?event, "hole punching"),

@@ -171,7 +171,13 @@ impl NodeActor {
     /// Answer a pull under the serving rule: public documents to anyone,
     /// the rest only to the owner's devices and the owner's friends.
     fn serve(&mut self, peer: PeerId, request: SyncRequest) -> SyncResponse {
-        let requester = self.peers.get(&peer).and_then(|p| p.account);
+        let mut requester = self.peers.get(&peer).and_then(|p| p.account);
+        // A revoked device counts as a stranger: public documents only.
+        if let (Some(account), Some(device)) = (requester, crate::net::device_of(&peer))
+            && self.is_revoked(&account, &device)
+        {
+            requester = None;
+        }
         let mut budget = MAX_SYNC_RESPONSE_BYTES as usize * 3 / 4;
         let mut items = Vec::new();
         for item in request.items.into_iter().take(MAX_SYNC_ITEMS) {

@@ -82,7 +82,9 @@ impl From<NodeError> for ApiError {
             NodeError::Refused { code, .. } => match *code {
                 "no_such_request" | "not_a_friend" | "not_discoverable" | "no_such_field"
                 | "no_such_link" | "unknown_account" => StatusCode::NOT_FOUND,
-                "already_friends" | "refused" | "bad_accept" => StatusCode::CONFLICT,
+                "already_friends" | "refused" | "bad_accept" | "already_revoked"
+                | "revoke_self" => StatusCode::CONFLICT,
+                "no_account_key" => StatusCode::FORBIDDEN,
                 "too_many_invites" => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::BAD_REQUEST,
             },

@@ -76,6 +76,7 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Profile(command) => super::profile::profile(&home, json, command).await,
         Command::Link(command) => super::profile::link(&home, json, command).await,
+        Command::Device(command) => super::devices::device(&home, json, command).await,
         Command::Friend(command) => super::friends::friend(&home, json, command).await,
         Command::Contacts(command) => super::friends::contacts(&home, json, command).await,
         Command::Discoverable(command) => super::friends::discoverable(&home, json, command).await,
@@ -145,7 +146,7 @@ pub(super) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn host_name() -> String {
+pub(super) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| {

@@ -39,6 +39,23 @@ pub fn write_svg(text: &str, path: &Path) -> anyhow::Result<()> {
     std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Read the text of the QR code in an image file (PNG, or any format the
+/// `image` crate was built with).
+pub fn decode_image(path: &Path) -> anyhow::Result<String> {
+    let img = image::open(path)
+        .with_context(|| format!("cannot read the image {}", path.display()))?
+        .to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    let grids = prepared.detect_grids();
+    let grid = grids
+        .first()
+        .with_context(|| format!("no QR code found in {}", path.display()))?;
+    let (_, text) = grid
+        .decode()
+        .map_err(|e| anyhow::anyhow!("the QR code in {} cannot be read: {e}", path.display()))?;
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use kith_protocol::{friend, hello, limits, sync};
+use kith_protocol::{friend, hello, limits, pairing, sync};
 use libp2p::{
     StreamProtocol, autonat, dcutr, gossipsub, identify,
     identity::Keypair,
@@ -37,6 +37,22 @@ pub type SyncBehaviour = request_response::Behaviour<
     request_response::cbor::codec::Codec<sync::SyncRequest, sync::SyncResponse>,
 >;
 
+pub type PairBehaviour = request_response::Behaviour<
+    request_response::cbor::codec::Codec<pairing::PairRequest, pairing::PairResponse>,
+>;
+
+/// The `/kith/pair/1` behaviour: `Full` on a linked device, `Outbound` on a joining one.
+pub fn pair_behaviour(support: ProtocolSupport) -> PairBehaviour {
+    let codec = request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(pairing::MAX_PAIR_BYTES)
+        .set_response_size_maximum(pairing::MAX_PAIR_BYTES);
+    request_response::Behaviour::with_codec(
+        codec,
+        [(StreamProtocol::new(pairing::PROTOCOL), support)],
+        request_response::Config::default().with_request_timeout(FRIEND_REQUEST_TIMEOUT),
+    )
+}
+
 /// How long a pull waits for its response.
 pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -53,6 +69,7 @@ pub struct Behaviour {
     pub hello: HelloBehaviour,
     pub friend: FriendBehaviour,
     pub sync: SyncBehaviour,
+    pub pair: PairBehaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
@@ -145,6 +162,7 @@ impl Behaviour {
             hello,
             friend,
             sync,
+            pair: pair_behaviour(ProtocolSupport::Full),
             kad,
             gossipsub,
             mdns: Toggle::from(mdns),

@@ -73,6 +73,19 @@ pub struct InviteRecord {
     pub used: bool,
 }
 
+/// A device pairing ticket this node issued. The secret itself is kept
+/// (the joiner proves knowledge of it with an HMAC), until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingRecord {
+    pub secret: [u8; 32],
+    pub expires_at: u64,
+    pub used: bool,
+    /// Wrong proofs seen while this ticket was open.
+    pub attempts: u32,
+    /// Whether the account key goes to the new device.
+    pub admin: bool,
+}
+
 /// A handshake message to (re)send to an account until it is delivered.
 /// Sealed afresh at each attempt so its timestamp is always current.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +140,26 @@ impl Store {
             }
         }
         Ok(left)
+    }
+
+    pub fn put_pairing(&self, record: &PairingRecord) -> Result<(), StoreError> {
+        let key = kith_protocol::ticket::secret_hash(&record.secret);
+        self.put_json(Tree::Pairings, &key, record)?;
+        self.flush()
+    }
+
+    /// Pairing tickets, dropping those expired more than a day ago.
+    pub fn pairings(&self, now: u64) -> Result<Vec<PairingRecord>, StoreError> {
+        let (all, _) = self.all_json::<PairingRecord>(Tree::Pairings)?;
+        let (keep, stale): (Vec<_>, Vec<_>) =
+            all.into_iter().partition(|p| p.expires_at + 86_400 > now);
+        for p in stale {
+            self.remove(
+                Tree::Pairings,
+                &kith_protocol::ticket::secret_hash(&p.secret),
+            )?;
+        }
+        Ok(keep)
     }
 
     /// Queue a message for `intent.to`, replacing one of the same kind

@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod daemon;
+mod devices;
 mod friends;
 mod profile;
 mod util;

@@ -1,0 +1,304 @@
+//! Linked devices on the actor side: pairing tickets, `/kith/pair/1` on the
+//! issuing device, the device list, revocation and what it takes away.
+
+use kith_crdt::{
+    DocKind, Hash,
+    identity::{self, Revocation},
+};
+use kith_keys::{AccountId, DeviceCert, DeviceId};
+use kith_protocol::{
+    pairing::{
+        self, MAX_OPEN_PAIRINGS, MAX_PAIR_ATTEMPTS, MAX_PAIR_TTL_SECS, PairRequest, PairResponse,
+    },
+    ticket::{Ticket, TicketKind},
+};
+use libp2p::{PeerId, request_response};
+
+use super::NodeActor;
+use crate::{
+    events::Event,
+    net::device_of,
+    node::{DeviceInfo, Invite, NodeError},
+    store::PairingRecord,
+    unix_now,
+};
+
+impl NodeActor {
+    /// A one-time pairing ticket. Needs the account key (to certify the new device).
+    pub(super) fn device_link(&mut self, ttl_secs: u64, admin: bool) -> Result<Invite, NodeError> {
+        if self.identity.account_key.is_none() {
+            return Err(NodeError::refused(
+                "no_account_key",
+                "this device does not hold the account key; link from a device that does (or one linked with --admin)",
+            ));
+        }
+        if ttl_secs == 0 || ttl_secs > MAX_PAIR_TTL_SECS {
+            return Err(NodeError::refused(
+                "invalid_ttl",
+                format!(
+                    "a pairing ticket may be valid for 1 s to {} h",
+                    MAX_PAIR_TTL_SECS / 3600
+                ),
+            ));
+        }
+        let now = unix_now();
+        let open = self
+            .store
+            .pairings(now)?
+            .iter()
+            .filter(|p| !p.used && p.expires_at > now)
+            .count();
+        if open >= MAX_OPEN_PAIRINGS {
+            return Err(NodeError::refused(
+                "too_many_invites",
+                format!("{MAX_OPEN_PAIRINGS} pairing tickets are open; wait for them to expire"),
+            ));
+        }
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)
+            .map_err(|e| NodeError::Network(format!("no randomness: {e}")))?;
+        let expires_at = now + ttl_secs;
+        self.store.put_pairing(&PairingRecord {
+            secret,
+            expires_at,
+            used: false,
+            attempts: 0,
+            admin,
+        })?;
+        let ticket = Ticket {
+            kind: TicketKind::Pairing,
+            account: self.identity.account(),
+            device: self.identity.device(),
+            expires_at,
+            secret,
+            addrs: self.shareable_addrs().iter().map(|a| a.to_vec()).collect(),
+        };
+        Ok(Invite {
+            ticket: ticket.to_text(),
+            expires_at,
+        })
+    }
+
+    pub(super) fn handle_pair_event(
+        &mut self,
+        event: request_response::Event<PairRequest, PairResponse>,
+    ) {
+        if let request_response::Event::Message {
+            peer,
+            message:
+                request_response::Message::Request {
+                    request, channel, ..
+                },
+            ..
+        } = event
+        {
+            let response = match self.pair(peer, &request) {
+                Ok(response) => response,
+                Err(e) => {
+                    tracing::error!(error = %e, "pairing failed");
+                    PairResponse::Refused {
+                        code: "internal".into(),
+                    }
+                }
+            };
+            if let PairResponse::Refused { code } = &response {
+                tracing::warn!(%peer, %code, "refused a pairing attempt");
+            }
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .pair
+                .send_response(channel, response);
+        }
+    }
+
+    fn pair(&mut self, peer: PeerId, request: &PairRequest) -> Result<PairResponse, NodeError> {
+        let refused = |code: &str| Ok(PairResponse::Refused { code: code.into() });
+        let now = unix_now();
+        if !self.friends.limiter.allow(&peer, now) {
+            return refused("rate_limited");
+        }
+        let Some(account_key) = self.identity.account_key.clone() else {
+            return refused("no_account_key");
+        };
+        let Some(joiner) = device_of(&peer) else {
+            return refused("not_a_device");
+        };
+        if request.account != self.identity.account() {
+            return refused("wrong_account");
+        }
+        if request.device_name.len() > kith_keys::MAX_DEVICE_NAME_LEN {
+            return refused("name_too_long");
+        }
+        let transcript =
+            pairing::transcript(&self.identity.account(), &self.identity.device(), &joiner);
+        let pairings = self.store.pairings(now)?;
+        let Some(mut ticket) = pairings
+            .iter()
+            .find(|p| pairing::check_proof(&p.secret, &transcript, &request.proof))
+            .cloned()
+        else {
+            // A wrong secret counts against every open ticket; too many burn them.
+            for mut open in pairings.into_iter().filter(|p| !p.used) {
+                open.attempts += 1;
+                if open.attempts >= MAX_PAIR_ATTEMPTS {
+                    open.used = true;
+                }
+                self.store.put_pairing(&open)?;
+            }
+            return refused("wrong_secret");
+        };
+        if ticket.used {
+            return refused("used");
+        }
+        if ticket.expires_at <= now {
+            return refused("expired");
+        }
+        ticket.used = true;
+        self.store.put_pairing(&ticket)?;
+        let name = if request.device_name.is_empty() {
+            "device".to_string()
+        } else {
+            request.device_name.clone()
+        };
+        let cert = DeviceCert::issue(&account_key, joiner, &name, now)
+            .map_err(|e| NodeError::refused("invalid_name", e.to_string()))?;
+        self.edit_own(DocKind::Identity, |d| identity::add_device(d, &cert))?;
+        let code = pairing::confirmation_code(&ticket.secret, &transcript);
+        tracing::info!(device = %joiner, %name, confirmation = %code, "linked a new device");
+        self.emit(Event::DeviceLinked {
+            device: joiner,
+            name,
+            code,
+        });
+        let account_seed = ticket.admin.then(|| *account_key.seed());
+        Ok(PairResponse::Linked { cert, account_seed })
+    }
+
+    /// This account's devices as the identity document knows them.
+    pub(super) fn device_list(&self) -> Vec<DeviceInfo> {
+        let me = self.identity.account();
+        let doc = self.docs.own(DocKind::Identity);
+        let revoked: Vec<DeviceId> = identity::revocations(doc, &me)
+            .iter()
+            .map(|r| r.device)
+            .collect();
+        let mut certs = identity::devices(doc, &me);
+        if !certs.iter().any(|c| c.device == self.identity.device()) {
+            certs.push(self.identity.cert.clone());
+        }
+        certs
+            .into_iter()
+            .map(|c| DeviceInfo {
+                revoked: revoked.contains(&c.device),
+                this: c.device == self.identity.device(),
+                device: c.device,
+                name: c.name,
+                added_at: c.issued_at,
+            })
+            .collect()
+    }
+
+    /// Another account's devices, from its identity document as held here.
+    pub(super) fn devices_of(&mut self, owner: &AccountId) -> Vec<DeviceInfo> {
+        let Some(doc) = self.doc_ref(owner, DocKind::Identity) else {
+            return Vec::new();
+        };
+        let revoked: Vec<DeviceId> = identity::revocations(doc, owner)
+            .iter()
+            .map(|r| r.device)
+            .collect();
+        identity::devices(doc, owner)
+            .into_iter()
+            .map(|c| DeviceInfo {
+                revoked: revoked.contains(&c.device),
+                this: false,
+                device: c.device,
+                name: c.name,
+                added_at: c.issued_at,
+            })
+            .collect()
+    }
+
+    pub(super) fn revoke_device(&mut self, device: DeviceId) -> Result<(), NodeError> {
+        let Some(account_key) = self.identity.account_key.clone() else {
+            return Err(NodeError::refused(
+                "no_account_key",
+                "revoking needs the account key, which this device does not hold",
+            ));
+        };
+        if device == self.identity.device() {
+            return Err(NodeError::refused(
+                "revoke_self",
+                "this is the device you are using; revoke it from another one",
+            ));
+        }
+        if self.is_revoked(&self.identity.account(), &device) {
+            return Err(NodeError::refused(
+                "already_revoked",
+                format!("{device} is already revoked"),
+            ));
+        }
+        // Its changes this device has seen stay valid; nothing newer will be.
+        let mut allowed: Vec<Hash> = Vec::new();
+        for kind in DocKind::ALL {
+            if let Some(doc) = self.doc_mut(&self.identity.account(), kind) {
+                allowed.extend(doc.changes_by(&device));
+            }
+        }
+        let revocation = Revocation::issue(&account_key, device, unix_now(), allowed);
+        self.edit_own(DocKind::Identity, |d| {
+            identity::add_revocation(d, &revocation)
+        })?;
+        tracing::info!(%device, "device revoked");
+        self.emit(Event::DeviceRevoked { device });
+        let _ = self.swarm.disconnect_peer_id(crate::net::peer_of(&device));
+        Ok(())
+    }
+
+    /// Revocations of `owner`'s devices, as this node holds them.
+    pub(super) fn revocations_of(&mut self, owner: &AccountId) -> Vec<Revocation> {
+        self.doc_ref(owner, DocKind::Identity)
+            .map(|d| identity::revocations(d, owner))
+            .unwrap_or_default()
+    }
+
+    pub(super) fn is_revoked(&mut self, owner: &AccountId, device: &DeviceId) -> bool {
+        self.revocations_of(owner)
+            .iter()
+            .any(|r| r.device == *device)
+    }
+
+    /// Put this device's certificate into the identity document once.
+    pub(super) fn publish_own_certificate(&mut self) {
+        let me = self.identity.account();
+        if identity::devices(self.docs.own(DocKind::Identity), &me)
+            .iter()
+            .any(|c| c.device == self.identity.device())
+        {
+            return;
+        }
+        let cert = self.identity.cert.clone();
+        if let Err(e) = self.edit_own(DocKind::Identity, |d| identity::add_device(d, &cert)) {
+            tracing::warn!(error = %e, "could not record this device in the identity document");
+        }
+    }
+
+    /// After our identity document changed remotely: tell own devices' event
+    /// streams about devices that appeared or were revoked.
+    pub(super) fn note_identity_changes(&mut self, before: &[DeviceInfo]) {
+        for now in self.device_list() {
+            match before.iter().find(|b| b.device == now.device) {
+                None => self.emit(Event::DeviceLinked {
+                    device: now.device,
+                    name: now.name.clone(),
+                    code: String::new(),
+                }),
+                Some(b) if !b.revoked && now.revoked => {
+                    self.emit(Event::DeviceRevoked { device: now.device })
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
