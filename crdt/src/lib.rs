@@ -29,6 +29,7 @@
 
 mod change;
 mod doc;
+pub mod feed;
 pub mod friends;
 pub mod identity;
 pub mod profile;
@@ -66,17 +67,20 @@ pub enum DocKind {
     ProfilePrivate,
     /// The friends list. Friends-only.
     Friends,
-    /// Posts.
+    /// Public posts.
     Feed,
+    /// Friends-only posts.
+    FeedPrivate,
 }
 
 impl DocKind {
-    pub const ALL: [DocKind; 5] = [
+    pub const ALL: [DocKind; 6] = [
         DocKind::Identity,
         DocKind::Profile,
         DocKind::ProfilePrivate,
         DocKind::Friends,
         DocKind::Feed,
+        DocKind::FeedPrivate,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {
@@ -91,6 +95,7 @@ impl DocKind {
             DocKind::ProfilePrivate => 3,
             DocKind::Friends => 4,
             DocKind::Feed => 5,
+            DocKind::FeedPrivate => 6,
         }
     }
 
@@ -105,12 +110,13 @@ impl DocKind {
             DocKind::ProfilePrivate => "profile-private",
             DocKind::Friends => "friends",
             DocKind::Feed => "feed",
+            DocKind::FeedPrivate => "feed-private",
         }
     }
 
     /// Whether anyone may fetch this document, or only friends and own devices.
     pub fn is_public(self) -> bool {
-        matches!(self, DocKind::Identity | DocKind::Profile)
+        matches!(self, DocKind::Identity | DocKind::Profile | DocKind::Feed)
     }
 }
 

@@ -12,6 +12,7 @@ mod friends;
 mod handshake;
 mod hello;
 mod peers;
+mod posts;
 mod profile;
 mod records;
 mod swarm_events;
@@ -37,7 +38,26 @@ use crate::{
     store::Store,
 };
 
-use self::{docs::Docs, friends::Friends, peers::Peers, records::Lookups, sync::Replication};
+use self::{
+    docs::Docs, friends::Friends, peers::Peers, posts::Bridges, records::Lookups, sync::Replication,
+};
+
+/// Messages from the actor's own child tasks (bridge calls), bounded.
+const INTERNAL_BUFFER: usize = 256;
+
+/// What child tasks report back to the actor.
+#[derive(Debug)]
+pub(crate) enum Internal {
+    Delivered {
+        delivery: crate::store::Delivery,
+        result: Result<serde_json::Value, crate::bridges::CallError>,
+    },
+    BridgeStarted {
+        handle: crate::bridges::BridgeHandle,
+        status: crate::bridges::BridgeStatus,
+        reply: Reply<crate::node::BridgeInfo>,
+    },
+}
 
 /// How often the actor does its timed work (expire waits, retry deliveries).
 const TICK: Duration = Duration::from_secs(1);
@@ -68,6 +88,10 @@ pub(crate) struct NodeActor {
     lookup_limiter: kith_protocol::rate::RateLimiter<()>,
     last_publish: Option<Instant>,
     last_retry: Instant,
+    bridges: Bridges,
+    bridges_dir: std::path::PathBuf,
+    internal_tx: mpsc::Sender<Internal>,
+    internal_rx: mpsc::Receiver<Internal>,
 }
 
 impl NodeActor {
@@ -78,6 +102,7 @@ impl NodeActor {
         commands: mpsc::Receiver<Command>,
         events: broadcast::Sender<Event>,
     ) -> Self {
+        let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_BUFFER);
         NodeActor {
             swarm,
             store: options.store.clone(),
@@ -106,6 +131,10 @@ impl NodeActor {
             ),
             last_publish: None,
             last_retry: Instant::now(),
+            bridges: Bridges::default(),
+            bridges_dir: options.bridges_dir.clone(),
+            internal_tx,
+            internal_rx,
         }
     }
 
@@ -115,6 +144,7 @@ impl NodeActor {
             tracing::info!(account = %self.identity.account(), device = %self.identity.device(), "node started");
             self.adopt_initial_name();
             self.publish_own_certificate();
+            self.start_bridges();
             self.update_subscriptions(None);
             self.dial_at_start();
             let mut tick = tokio::time::interval(TICK);
@@ -127,6 +157,7 @@ impl NodeActor {
                         Some(command) => self.handle_command(command),
                         None => break None,
                     },
+                    Some(internal) = self.internal_rx.recv() => self.handle_internal(internal),
                     event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                     _ = tick.tick() => self.handle_tick(),
                 }
@@ -205,6 +236,22 @@ impl NodeActor {
             Command::RevokeDevice(device, reply) => {
                 let _ = reply.send(self.revoke_device(device));
             }
+            Command::Post(text, visibility, bridges, reply) => {
+                let _ = reply.send(self.post(text, visibility, bridges));
+            }
+            Command::Feed(account, all, limit, reply) => {
+                let _ = reply.send(Ok(self.feed(account, all, limit)));
+            }
+            Command::PostStatus(post, reply) => {
+                let _ = reply.send(self.post_status(&post));
+            }
+            Command::AddBridge(config, reply) => self.add_bridge(config, reply),
+            Command::RemoveBridge(name, reply) => {
+                let _ = reply.send(self.remove_bridge(&name));
+            }
+            Command::Bridges(reply) => {
+                let _ = reply.send(Ok(self.bridge_list()));
+            }
             Command::Pull(device, owner, doc, reply) => {
                 self.pull(crate::net::peer_of(&device), vec![(owner, doc)]);
                 let _ = reply.send(Ok(()));
@@ -230,6 +277,17 @@ impl NodeActor {
         }
     }
 
+    fn handle_internal(&mut self, internal: Internal) {
+        match internal {
+            Internal::Delivered { delivery, result } => self.handle_delivered(delivery, result),
+            Internal::BridgeStarted {
+                handle,
+                status,
+                reply,
+            } => self.bridge_started(handle, status, reply),
+        }
+    }
+
     /// Timed work: answer `friend add` waits that ran out, retry undelivered
     /// handshake messages, republish records when due.
     fn handle_tick(&mut self) {
@@ -252,6 +310,7 @@ impl NodeActor {
             }
         }
         self.publish_records_if_due(false);
+        self.deliver_due();
     }
 
     /// A peer proved its account: refuse it if blocked, else deliver what waits for it.

@@ -8,6 +8,7 @@ mod auth;
 mod devices;
 mod error;
 mod friends;
+mod posts;
 mod profile;
 pub(crate) mod routes;
 
@@ -22,6 +23,10 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use friends::{
     AccountRequest, AddRequest, FriendsJson, IdentifierJson, IdentifiersJson, ImportRequest,
     ImportResponse, InviteRequest, InviteResponse, OutcomeJson, RequestsJson, SuggestionsJson,
+};
+pub use posts::{
+    BridgeAddRequest, BridgeJson, BridgeNameRequest, BridgesJson, DeliveryJson, FeedJson,
+    FeedPostJson, PostRequest, PostResponse, PostStatusJson,
 };
 pub use profile::{
     AccountQuery, FieldJson, FieldRequest, LinkJson, LinkRequest, LinksJson, ProfileJson,
@@ -73,6 +78,13 @@ pub fn router(node: Node, token: String, addr: SocketAddr) -> Router {
         .route("/v1/links", routing::get(profile::links))
         .route("/v1/links/add", routing::post(profile::add_link))
         .route("/v1/links/remove", routing::post(profile::remove_link))
+        .route("/v1/posts", routing::post(posts::post))
+        .route("/v1/posts/status", routing::get(posts::post_status))
+        .route("/v1/feed", routing::get(posts::feed))
+        .route("/v1/bridges", routing::get(posts::bridge_list))
+        .route("/v1/bridges/add", routing::post(posts::bridge_add))
+        .route("/v1/bridges/remove", routing::post(posts::bridge_remove))
+        .route("/v1/bridges/test", routing::post(posts::bridge_test))
         .route("/v1/devices", routing::get(devices::list))
         .route("/v1/devices/link", routing::post(devices::link))
         .route("/v1/devices/revoke", routing::post(devices::revoke))

@@ -13,6 +13,7 @@ mod client;
 mod commands;
 mod devices;
 mod friends;
+mod posts;
 mod profile;
 pub mod qr;
 
@@ -89,6 +90,19 @@ pub enum Command {
     /// This account's devices: link a new one, join one, list, revoke.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Publish a post to your feed and your bridges, or see its deliveries (`post status POST`).
+    Post(PostArgs),
+    /// Posts, newest first: yours, one account's, or all friends' (`--all`).
+    Feed {
+        account: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Bridge plugins that carry posts to other platforms.
+    #[command(subcommand)]
+    Bridge(BridgeCommand),
     /// Your address book, for friend suggestions.
     #[command(subcommand)]
     Contacts(ContactsCommand),
@@ -201,6 +215,47 @@ pub enum DeviceCommand {
     List,
     /// Revoke a device (needs the account key).
     Revoke { device: String },
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PostArgs {
+    #[command(subcommand)]
+    pub action: Option<PostAction>,
+    /// The post's text.
+    pub text: Option<String>,
+    /// public (default) or friends (friends-only posts go to no bridge unless named).
+    #[arg(long, default_value = "public", value_parser = ["public", "friends"])]
+    pub visibility: String,
+    /// Only this bridge (repeatable) [default: all enabled bridges].
+    #[arg(long = "bridge", value_name = "NAME")]
+    pub bridges: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PostAction {
+    /// Per-bridge delivery state of a post.
+    Status { post: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BridgeCommand {
+    /// Add a bridge plugin (settings are kept private in $KITH_HOME).
+    Add {
+        name: String,
+        #[arg(long, value_name = "COMMAND")]
+        plugin: String,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
+    Remove {
+        name: String,
+    },
+    List,
+    /// Check that a bridge runs.
+    Test {
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

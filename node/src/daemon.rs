@@ -104,6 +104,7 @@ impl Daemon {
             listen: config.listen.clone(),
             bootstrap: config.bootstrap.clone(),
             mdns: config.mdns,
+            bridges_dir: home.root().join("bridges"),
             max_pending_incoming: kith_protocol::limits::MAX_PENDING_INCOMING,
         };
         let (node, node_task) = Node::spawn(options).await?;

@@ -20,6 +20,7 @@
 
 mod actor;
 pub mod api;
+pub mod bridges;
 pub mod cli;
 pub mod config;
 pub mod contacts;

@@ -31,6 +31,8 @@ pub struct NodeOptions {
     pub listen: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
     pub mdns: bool,
+    /// Where bridge configurations and their private state live.
+    pub bridges_dir: std::path::PathBuf,
     /// Most incoming friend requests waiting for a decision
     /// (normally [`kith_protocol::limits::MAX_PENDING_INCOMING`]).
     pub max_pending_incoming: usize,
@@ -142,6 +144,23 @@ pub struct DeviceInfo {
     pub this: bool,
 }
 
+/// A post as `feed` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedPost {
+    pub account: AccountId,
+    pub post: kith_crdt::feed::Post,
+    pub visibility: Visibility,
+}
+
+/// A bridge as `bridge list` shows it (never its settings: they hold secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeInfo {
+    pub name: String,
+    pub plugin: String,
+    pub state: String,
+    pub capabilities: Vec<String>,
+}
+
 /// A freshly issued friend ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invite {
@@ -202,6 +221,12 @@ pub(crate) enum Command {
     DeviceLink(u64, bool, Reply<Invite>),
     Devices(Option<AccountId>, Reply<Vec<DeviceInfo>>),
     RevokeDevice(DeviceId, Reply<()>),
+    Post(String, Visibility, Option<Vec<String>>, Reply<String>),
+    Feed(Option<AccountId>, bool, usize, Reply<Vec<FeedPost>>),
+    PostStatus(String, Reply<Vec<crate::store::Delivery>>),
+    AddBridge(crate::bridges::BridgeConfig, Reply<BridgeInfo>),
+    RemoveBridge(String, Reply<()>),
+    Bridges(Reply<Vec<BridgeInfo>>),
     Shutdown(Reply<()>),
 }
 
@@ -405,6 +430,52 @@ impl Node {
 
     pub async fn revoke_device(&self, device: DeviceId) -> Result<(), NodeError> {
         self.request(|r| Command::RevokeDevice(device, r)).await
+    }
+
+    /// Publish a post to the feed and queue it for bridges (all enabled ones
+    /// for a public post unless `bridges` names some). Returns the post id
+    /// once the post and its deliveries are stored durably.
+    pub async fn post(
+        &self,
+        text: String,
+        visibility: Visibility,
+        bridges: Option<Vec<String>>,
+    ) -> Result<String, NodeError> {
+        self.request(|r| Command::Post(text, visibility, bridges, r))
+            .await
+    }
+
+    pub async fn feed(
+        &self,
+        account: Option<AccountId>,
+        all: bool,
+        limit: usize,
+    ) -> Result<Vec<FeedPost>, NodeError> {
+        self.request(|r| Command::Feed(account, all, limit, r))
+            .await
+    }
+
+    pub async fn post_status(
+        &self,
+        post: String,
+    ) -> Result<Vec<crate::store::Delivery>, NodeError> {
+        self.request(|r| Command::PostStatus(post, r)).await
+    }
+
+    /// Start a bridge plugin with its settings; kept only if it starts and accepts them.
+    pub async fn add_bridge(
+        &self,
+        config: crate::bridges::BridgeConfig,
+    ) -> Result<BridgeInfo, NodeError> {
+        self.request(|r| Command::AddBridge(config, r)).await
+    }
+
+    pub async fn remove_bridge(&self, name: String) -> Result<(), NodeError> {
+        self.request(|r| Command::RemoveBridge(name, r)).await
+    }
+
+    pub async fn bridges(&self) -> Result<Vec<BridgeInfo>, NodeError> {
+        self.request(Command::Bridges).await
     }
 
     /// Stop the actor: flush the store, close connections. Idempotent.

@@ -6,6 +6,7 @@
 //! in `node/tests/it/daemon.rs`), not necessarily a power cut on every
 //! filesystem. See docs/ARCHITECTURE.md, "Persistence".
 
+mod deliveries;
 mod discovery;
 mod docs;
 mod friends;
@@ -15,6 +16,7 @@ use std::path::Path;
 
 use serde::{Serialize, de::DeserializeOwned};
 
+pub use deliveries::{Delivery, DeliveryState};
 pub use discovery::{ContactRecord, DiscoverableRecord, Suggestion};
 pub use docs::{COMPACT_AFTER, SavedDoc, StoredSignature};
 pub use friends::{
@@ -65,6 +67,10 @@ pub(crate) enum Tree {
     Suggestions,
     /// Device pairing tickets issued: sha256(secret) → `PairingRecord`.
     Pairings,
+    /// Bridge outbox: `post/bridge` → `Delivery`.
+    Deliveries,
+    /// Keys of deliveries not finished yet.
+    DeliveriesUnfinished,
 }
 
 impl Tree {
@@ -84,6 +90,8 @@ impl Tree {
             Tree::Discoverable => "discoverable",
             Tree::Suggestions => "suggestions",
             Tree::Pairings => "pairings",
+            Tree::Deliveries => "deliveries",
+            Tree::DeliveriesUnfinished => "deliveries_unfinished",
         }
     }
 }

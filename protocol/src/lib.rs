@@ -22,6 +22,7 @@
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod bridge;
 pub mod friend;
 pub mod hello;
 pub mod limits;

@@ -95,6 +95,7 @@ impl TestNode {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse()?],
             bootstrap: Vec::new(),
             mdns: false,
+            bridges_dir: dir.path().join("bridges"),
             max_pending_incoming,
         };
         let (node, task) = Node::spawn(options).await?;

@@ -32,6 +32,9 @@ impl NodeActor {
         if profile::get(self.docs.own(out_of), field).is_some() {
             self.edit_own(out_of, |d| profile::unset(d, field))?;
         }
+        if matches!(field, "name" | "bio") {
+            self.push_profile_to_bridges();
+        }
         Ok(())
     }
 

@@ -77,6 +77,13 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Profile(command) => super::profile::profile(&home, json, command).await,
         Command::Link(command) => super::profile::link(&home, json, command).await,
         Command::Device(command) => super::devices::device(&home, json, command).await,
+        Command::Post(args) => super::posts::post(&home, json, args).await,
+        Command::Feed {
+            account,
+            all,
+            limit,
+        } => super::posts::feed(&home, json, account, all, limit).await,
+        Command::Bridge(command) => super::posts::bridge(&home, json, command).await,
         Command::Friend(command) => super::friends::friend(&home, json, command).await,
         Command::Contacts(command) => super::friends::contacts(&home, json, command).await,
         Command::Discoverable(command) => super::friends::discoverable(&home, json, command).await,

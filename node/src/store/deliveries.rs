@@ -1,0 +1,95 @@
+//! The bridge outbox: one record per (post, bridge), and an index of those
+//! not finished yet. Every state change is flushed before it is acted on.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, Tree};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Retrying,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Retrying => "retrying",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, DeliveryState::Delivered | DeliveryState::Failed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub post: String,
+    pub bridge: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub url: Option<String>,
+    /// Unix seconds before which it is not tried again.
+    pub next_at: u64,
+}
+
+fn key(post: &str, bridge: &str) -> Vec<u8> {
+    format!("{post}/{bridge}").into_bytes()
+}
+
+impl Store {
+    /// Record a delivery's state (and keep the unfinished index in step), flushed.
+    pub fn put_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        let k = key(&delivery.post, &delivery.bridge);
+        self.put_json(Tree::Deliveries, &k, delivery)?;
+        if delivery.state.is_final() {
+            self.remove(Tree::DeliveriesUnfinished, &k)?;
+        } else {
+            self.tree(Tree::DeliveriesUnfinished).insert(&k, &[])?;
+        }
+        self.flush()
+    }
+
+    /// Record many new deliveries with one flush (a post to several bridges).
+    pub fn put_new_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        for d in deliveries {
+            let k = key(&d.post, &d.bridge);
+            self.put_json(Tree::Deliveries, &k, d)?;
+            self.tree(Tree::DeliveriesUnfinished).insert(&k, &[])?;
+        }
+        self.flush()
+    }
+
+    pub fn deliveries_of(&self, post: &str) -> Result<Vec<Delivery>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self
+            .tree(Tree::Deliveries)
+            .scan_prefix(format!("{post}/").as_bytes())
+        {
+            let (_, value) = entry?;
+            if let Ok(d) = serde_json::from_slice(&value) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deliveries not delivered or failed yet.
+    pub fn unfinished_deliveries(&self) -> Result<Vec<Delivery>, StoreError> {
+        let mut out = Vec::new();
+        for k in self.tree(Tree::DeliveriesUnfinished).iter().keys() {
+            if let Some(d) = self.get_json::<Delivery>(Tree::Deliveries, &k?)? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+}
