@@ -127,7 +127,7 @@ fn rfc3339(secs: u64) -> String {
 
 fn render(title: &str, entries: &BTreeMap<String, Entry>) -> String {
     let mut sorted: Vec<(&String, &Entry)> = entries.iter().collect();
-    sorted.sort_by(|a, b| b.1.at.cmp(&a.1.at));
+    sorted.sort_by_key(|(_, e)| std::cmp::Reverse(e.at));
     let updated = sorted.first().map(|(_, e)| e.at).unwrap_or(0);
     let mut out = String::from(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n",
