@@ -1,6 +1,8 @@
 //! In-process multi-node tests over real libp2p on loopback.
 
+mod crash;
 mod devices;
 mod documents;
 mod friends;
 mod peers;
+mod posts;

@@ -3,6 +3,8 @@
 //! Nodes here are the same `Node` the daemon runs, with real libp2p over
 //! TCP on 127.0.0.1 (port 0) and a real sled store in a temp dir.
 
+pub mod sink;
+
 use std::{future::Future, time::Duration};
 
 use kith_node::{Identity, Node, NodeOptions, store::Store};
