@@ -6,6 +6,9 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod atom;
+pub mod mastodon;
+pub mod matrix;
+pub mod nostr;
 pub mod webhook;
 
 use std::{
