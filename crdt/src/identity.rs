@@ -25,6 +25,10 @@ pub struct Link {
     /// Where the proof is published (a URL), empty if none.
     pub proof: String,
     pub added_at: u64,
+    /// The account key's signature claiming this handle (see
+    /// `protocol::bridge::link_statement`); absent when added on a device
+    /// without the account key.
+    pub signature: Option<[u8; 64]>,
 }
 
 fn key(platform: &str, handle: &str) -> String {
@@ -58,6 +62,9 @@ pub fn add_link(doc: &mut Doc, link: &Link) -> Result<(), DocError> {
     d.put(&entry, "handle", link.handle.as_str())?;
     d.put(&entry, "proof", link.proof.as_str())?;
     d.put(&entry, "added_at", ScalarValue::Uint(link.added_at))?;
+    if let Some(signature) = link.signature {
+        d.put(&entry, "signature", ScalarValue::Bytes(signature.to_vec()))?;
+    }
     Ok(())
 }
 
@@ -88,6 +95,8 @@ pub fn links(doc: &Doc) -> Vec<Link> {
                 handle: field("handle")?.as_str()?.to_string(),
                 proof: field("proof")?.as_str()?.to_string(),
                 added_at: field("added_at")?.as_u64()?,
+                signature: field("signature")
+                    .and_then(|v| v.as_bytes().and_then(|b| <[u8; 64]>::try_from(b).ok())),
             })
         })
         .collect()
@@ -106,10 +115,12 @@ mod tests {
             handle: "@ada@example.social".into(),
             proof: String::new(),
             added_at: 1,
+            signature: Some([7; 64]),
         };
         add_link(&mut doc, &link).unwrap();
         doc.commit();
         assert_eq!(links(&doc)[0].platform, "mastodon");
+        assert_eq!(links(&doc)[0].signature, Some([7; 64]));
         assert!(remove_link(&mut doc, "mastodon", "@ada@example.social").unwrap());
         assert!(links(&doc).is_empty());
     }

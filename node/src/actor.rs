@@ -57,6 +57,12 @@ pub(crate) enum Internal {
         status: crate::bridges::BridgeStatus,
         reply: Reply<crate::node::BridgeInfo>,
     },
+    LinkChecked {
+        owner: kith_keys::AccountId,
+        platform: String,
+        handle: String,
+        result: Result<serde_json::Value, crate::bridges::CallError>,
+    },
 }
 
 /// How often the actor does its timed work (expire waits, retry deliveries).
@@ -222,7 +228,14 @@ impl NodeActor {
                 let _ = reply.send(self.remove_link(&platform, &handle));
             }
             Command::Links(account, reply) => {
+                // Friends' nodes check others' proofs themselves, now and then.
+                if let Some(owner) = account.filter(|a| *a != self.identity.account()) {
+                    self.verify_links(owner, false);
+                }
                 let _ = reply.send(Ok(self.links_of(account)));
+            }
+            Command::LinkStatement(platform, handle, reply) => {
+                let _ = reply.send(self.link_statement(&platform, &handle));
             }
             Command::DeviceLink(ttl, admin, reply) => {
                 let _ = reply.send(self.device_link(ttl, admin));
@@ -285,6 +298,12 @@ impl NodeActor {
                 status,
                 reply,
             } => self.bridge_started(handle, status, reply),
+            Internal::LinkChecked {
+                owner,
+                platform,
+                handle,
+                result,
+            } => self.link_checked(owner, platform, handle, result),
         }
     }
 

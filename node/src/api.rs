@@ -30,7 +30,7 @@ pub use posts::{
 };
 pub use profile::{
     AccountQuery, FieldJson, FieldRequest, LinkJson, LinkRequest, LinksJson, ProfileJson,
-    SetFieldRequest, SetFieldResponse,
+    SetFieldRequest, SetFieldResponse, StatementJson, StatementQuery,
 };
 pub use routes::{ConnectRequest, ConnectResponse, PeerJson, StatusJson};
 
@@ -78,6 +78,7 @@ pub fn router(node: Node, token: String, addr: SocketAddr) -> Router {
         .route("/v1/links", routing::get(profile::links))
         .route("/v1/links/add", routing::post(profile::add_link))
         .route("/v1/links/remove", routing::post(profile::remove_link))
+        .route("/v1/links/statement", routing::get(profile::statement))
         .route("/v1/posts", routing::post(posts::post))
         .route("/v1/posts/status", routing::get(posts::post_status))
         .route("/v1/feed", routing::get(posts::feed))

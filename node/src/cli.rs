@@ -181,6 +181,8 @@ pub enum LinkCommand {
     Remove { platform: String, handle: String },
     /// Linked accounts (yours, or another account's as this node holds them).
     List { account: Option<String> },
+    /// The statement to post on the platform to prove a link (needs the account key).
+    Proof { platform: String, handle: String },
 }
 
 #[derive(Debug, Subcommand)]

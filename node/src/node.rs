@@ -216,7 +216,11 @@ pub(crate) enum Command {
     Profile(Option<AccountId>, Reply<ProfileView>),
     AddLink(String, String, String, Reply<()>),
     RemoveLink(String, String, Reply<()>),
-    Links(Option<AccountId>, Reply<Vec<kith_crdt::identity::Link>>),
+    Links(
+        Option<AccountId>,
+        Reply<Vec<(kith_crdt::identity::Link, bool)>>,
+    ),
+    LinkStatement(String, String, Reply<String>),
     Pull(DeviceId, AccountId, kith_crdt::DocKind, Reply<()>),
     DeviceLink(u64, bool, Reply<Invite>),
     Devices(Option<AccountId>, Reply<Vec<DeviceInfo>>),
@@ -397,11 +401,22 @@ impl Node {
             .await
     }
 
+    /// Links, each with whether this node found its proof valid.
     pub async fn links(
         &self,
         account: Option<AccountId>,
-    ) -> Result<Vec<kith_crdt::identity::Link>, NodeError> {
+    ) -> Result<Vec<(kith_crdt::identity::Link, bool)>, NodeError> {
         self.request(|r| Command::Links(account, r)).await
+    }
+
+    /// The statement to post on a platform to prove a link.
+    pub async fn link_statement(
+        &self,
+        platform: String,
+        handle: String,
+    ) -> Result<String, NodeError> {
+        self.request(|r| Command::LinkStatement(platform, handle, r))
+            .await
     }
 
     /// Ask a connected device for what this node lacks of a document now

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-pub use deliveries::{Delivery, DeliveryState};
+pub use deliveries::{Delivery, DeliveryState, LinkCheck};
 pub use discovery::{ContactRecord, DiscoverableRecord, Suggestion};
 pub use docs::{COMPACT_AFTER, SavedDoc, StoredSignature};
 pub use friends::{
@@ -71,6 +71,8 @@ pub(crate) enum Tree {
     Deliveries,
     /// Keys of deliveries not finished yet.
     DeliveriesUnfinished,
+    /// Link proof checks: owner || `platform/handle` → `LinkCheck`.
+    LinkChecks,
 }
 
 impl Tree {
@@ -92,6 +94,7 @@ impl Tree {
             Tree::Pairings => "pairings",
             Tree::Deliveries => "deliveries",
             Tree::DeliveriesUnfinished => "deliveries_unfinished",
+            Tree::LinkChecks => "link_checks",
         }
     }
 }

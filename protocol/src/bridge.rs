@@ -139,3 +139,84 @@ pub struct Verified {
     pub verified: bool,
     pub reason: Option<String>,
 }
+
+/// The bytes an account key signs to claim a platform account.
+pub fn link_payload(account: &kith_keys::AccountId, platform: &str, handle: &str) -> Vec<u8> {
+    kith_keys::sign::Payload::new()
+        .fixed(account.as_bytes())
+        .str(&platform.to_lowercase())
+        .str(handle)
+        .finish()
+}
+
+/// The statement a person posts on the platform to prove a link: it names
+/// the account and the handle and carries the account key's signature
+/// (context `kith/link-proof/v1`), so anyone can check it.
+pub fn link_statement(
+    account: &kith_keys::AccountId,
+    platform: &str,
+    handle: &str,
+    signature: &kith_keys::Signature,
+) -> String {
+    use base64::Engine as _;
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.to_bytes());
+    format!(
+        "kith:{account} is {}:{handle} sig:{sig}",
+        platform.to_lowercase()
+    )
+}
+
+/// Whether `signature` is the account's claim of this platform handle.
+pub fn link_signature_valid(
+    account: &kith_keys::AccountId,
+    platform: &str,
+    handle: &str,
+    signature: &kith_keys::Signature,
+) -> bool {
+    account
+        .verify(
+            kith_keys::sign::Context::LinkProof,
+            &link_payload(account, platform, handle),
+            signature,
+        )
+        .is_ok()
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+    use kith_keys::{AccountKey, sign::Context};
+
+    #[test]
+    fn link_statements_name_the_account_and_verify() {
+        let key = AccountKey::from_seed(&[1; 32]);
+        let sig = key.sign(
+            Context::LinkProof,
+            &link_payload(&key.id(), "Mastodon", "@ann@example.social"),
+        );
+        let statement = link_statement(&key.id(), "Mastodon", "@ann@example.social", &sig);
+        assert!(statement.starts_with(&format!(
+            "kith:{} is mastodon:@ann@example.social sig:",
+            key.id()
+        )));
+        assert!(link_signature_valid(
+            &key.id(),
+            "mastodon",
+            "@ann@example.social",
+            &sig
+        ));
+        assert!(!link_signature_valid(
+            &key.id(),
+            "mastodon",
+            "@eve@example.social",
+            &sig
+        ));
+        let other = AccountKey::from_seed(&[2; 32]).id();
+        assert!(!link_signature_valid(
+            &other,
+            "mastodon",
+            "@ann@example.social",
+            &sig
+        ));
+    }
+}

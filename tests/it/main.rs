@@ -4,5 +4,6 @@ mod crash;
 mod devices;
 mod documents;
 mod friends;
+mod links;
 mod peers;
 mod posts;

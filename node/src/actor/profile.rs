@@ -9,11 +9,23 @@ use kith_crdt::{
 };
 use kith_keys::AccountId;
 
-use super::NodeActor;
+use kith_protocol::bridge;
+
+use super::{Internal, NodeActor};
 use crate::{
+    bridges::{BridgeHandle, BridgeStatus, CallError},
     node::{NodeError, ProfileView, Visibility},
+    store::LinkCheck,
     unix_now,
 };
+
+/// How long a link check stands before friends' nodes check again.
+pub const LINK_RECHECK_SECS: u64 = 600;
+
+/// Whether a bridge can check proofs for `platform` (it is named after it).
+fn can_verify(handle: &BridgeHandle, platform: &str) -> bool {
+    matches!(handle.status(), BridgeStatus::Running(d) if d.name.eq_ignore_ascii_case(platform) && d.capabilities.iter().any(|c| c == "verify_link"))
+}
 
 impl NodeActor {
     /// Set a field in the public or the friends-only profile. A field lives
@@ -91,13 +103,142 @@ impl NodeActor {
         handle: String,
         proof: String,
     ) -> Result<(), NodeError> {
+        // Devices with the account key sign the claim, so anyone can check it.
+        let signature = self.identity.account_key.as_ref().map(|key| {
+            key.sign(
+                kith_keys::sign::Context::LinkProof,
+                &bridge::link_payload(&key.id(), &platform, &handle),
+            )
+            .to_bytes()
+        });
         let link = Link {
             platform,
             handle,
             proof,
             added_at: unix_now(),
+            signature,
         };
-        self.edit_own(DocKind::Identity, |d| identity::add_link(d, &link))
+        self.edit_own(DocKind::Identity, |d| identity::add_link(d, &link))?;
+        self.verify_links(self.identity.account(), true);
+        Ok(())
+    }
+
+    /// The statement to post on a platform to prove a link (needs the account key).
+    pub(super) fn link_statement(&self, platform: &str, handle: &str) -> Result<String, NodeError> {
+        let Some(key) = &self.identity.account_key else {
+            return Err(NodeError::refused(
+                "no_account_key",
+                "signing a link proof needs the account key, which this device does not hold",
+            ));
+        };
+        let signature = key.sign(
+            kith_keys::sign::Context::LinkProof,
+            &bridge::link_payload(&key.id(), platform, handle),
+        );
+        Ok(bridge::link_statement(
+            &key.id(),
+            platform,
+            handle,
+            &signature,
+        ))
+    }
+
+    /// Check an account's link proofs through the matching bridges (those
+    /// named like the platform that can verify links). `force` ignores the
+    /// time since the last check.
+    pub(super) fn verify_links(&mut self, owner: AccountId, force: bool) {
+        let now = unix_now();
+        for link in self.links_of(Some(owner)).into_iter().map(|(l, _)| l) {
+            if link.proof.is_empty() {
+                continue;
+            }
+            let recent = self
+                .store
+                .link_check(&owner, &link.platform, &link.handle)
+                .ok()
+                .flatten()
+                .is_some_and(|c| now.saturating_sub(c.checked_at) < LINK_RECHECK_SECS);
+            if recent && !force {
+                continue;
+            }
+            let signature = link.signature.map(|s| kith_keys::Signature::from_bytes(&s));
+            let Some(signature) = signature
+                .filter(|s| bridge::link_signature_valid(&owner, &link.platform, &link.handle, s))
+            else {
+                let check = LinkCheck {
+                    verified: false,
+                    reason: Some("the link is not signed by the account key".into()),
+                    checked_at: now,
+                };
+                let _ = self
+                    .store
+                    .put_link_check(&owner, &link.platform, &link.handle, &check);
+                continue;
+            };
+            let Some(handle) = self
+                .bridges
+                .running
+                .values()
+                .find(|h| can_verify(h, &link.platform))
+                .cloned()
+            else {
+                continue;
+            };
+            let params = bridge::VerifyLink {
+                handle: link.handle.clone(),
+                proof: link.proof.clone(),
+                statement: bridge::link_statement(&owner, &link.platform, &link.handle, &signature),
+            };
+            let Ok(params) = serde_json::to_value(params) else {
+                continue;
+            };
+            let internal = self.internal_tx.clone();
+            tokio::spawn(async move {
+                let result = handle.call("verify_link", params).await;
+                let _ = internal
+                    .send(Internal::LinkChecked {
+                        owner,
+                        platform: link.platform,
+                        handle: link.handle,
+                        result,
+                    })
+                    .await;
+            });
+        }
+    }
+
+    pub(super) fn link_checked(
+        &mut self,
+        owner: AccountId,
+        platform: String,
+        handle: String,
+        result: Result<serde_json::Value, CallError>,
+    ) {
+        let check = match result.map(serde_json::from_value::<bridge::Verified>) {
+            Ok(Ok(v)) => LinkCheck {
+                verified: v.verified,
+                reason: v.reason,
+                checked_at: unix_now(),
+            },
+            Ok(Err(e)) => LinkCheck {
+                verified: false,
+                reason: Some(format!("the bridge answered nonsense: {e}")),
+                checked_at: unix_now(),
+            },
+            // A platform that is down says nothing about the proof: keep what was known.
+            Err(CallError::Transient(e)) => {
+                return tracing::debug!(%owner, %platform, error = %e, "link check postponed");
+            }
+            Err(CallError::Permanent(e)) => LinkCheck {
+                verified: false,
+                reason: Some(e),
+                checked_at: unix_now(),
+            },
+        };
+        tracing::info!(%owner, %platform, %handle, verified = check.verified, "link proof checked");
+        let _ = self
+            .store
+            .put_link_check(&owner, &platform, &handle, &check);
     }
 
     pub(super) fn remove_link(&mut self, platform: &str, handle: &str) -> Result<(), NodeError> {
@@ -113,11 +254,24 @@ impl NodeActor {
         }
     }
 
-    pub(super) fn links_of(&mut self, account: Option<AccountId>) -> Vec<Link> {
+    /// Links with whether this node found their proofs valid.
+    pub(super) fn links_of(&mut self, account: Option<AccountId>) -> Vec<(Link, bool)> {
         let account = account.unwrap_or(self.identity.account());
-        self.doc_ref(&account, DocKind::Identity)
+        let links = self
+            .doc_ref(&account, DocKind::Identity)
             .map(identity::links)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        links
+            .into_iter()
+            .map(|l| {
+                let check = self
+                    .store
+                    .link_check(&account, &l.platform, &l.handle)
+                    .ok()
+                    .flatten();
+                (l, check.is_some_and(|c| c.verified))
+            })
+            .collect()
     }
 
     /// A display name for an account: its profile's `name`, if held.

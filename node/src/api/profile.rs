@@ -65,7 +65,7 @@ pub struct LinkJson {
     pub platform: String,
     pub handle: String,
     pub proof: Option<String>,
-    /// Whether a bridge checked the proof (bridges come later: always false now).
+    /// Whether this node checked the proof through the platform's bridge and found it valid.
     pub verified: bool,
 }
 
@@ -153,11 +153,11 @@ async fn links_json(
     Ok(Json(LinksJson {
         links: links
             .into_iter()
-            .map(|l| LinkJson {
+            .map(|(l, verified)| LinkJson {
                 platform: l.platform,
                 handle: l.handle,
                 proof: (!l.proof.is_empty()).then_some(l.proof),
-                verified: false,
+                verified,
             })
             .collect(),
     }))
@@ -196,4 +196,26 @@ pub(super) async fn links(
     query: Result<Query<AccountQuery>, QueryRejection>,
 ) -> Result<Json<LinksJson>, ApiError> {
     links_json(&state, account_param(query)?).await
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct StatementQuery {
+    pub platform: String,
+    pub handle: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatementJson {
+    pub statement: String,
+}
+
+/// `GET /v1/links/statement?platform=&handle=`: what to post on the platform as proof.
+pub(super) async fn statement(
+    State(state): State<ApiState>,
+    query: Result<Query<StatementQuery>, QueryRejection>,
+) -> Result<Json<StatementJson>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("bad_request", e.body_text()))?;
+    Ok(Json(StatementJson {
+        statement: state.node.link_statement(q.platform, q.handle).await?,
+    }))
 }

@@ -2,7 +2,10 @@
 
 use super::{Client, LinkCommand, ProfileCommand, commands::print_json};
 use crate::{
-    api::{FieldRequest, LinkRequest, LinksJson, ProfileJson, SetFieldRequest, SetFieldResponse},
+    api::{
+        FieldRequest, LinkRequest, LinksJson, ProfileJson, SetFieldRequest, SetFieldResponse,
+        StatementJson,
+    },
     home::Home,
 };
 
@@ -98,6 +101,22 @@ pub(super) async fn link(home: &Home, json: bool, command: LinkCommand) -> anyho
                 .get(home, &with_account("/links", account.as_deref()))
                 .await?
         }
+        LinkCommand::Proof { platform, handle } => {
+            let path = format!(
+                "/links/statement?platform={}&handle={}",
+                encode(&platform),
+                encode(&handle)
+            );
+            let answer: StatementJson = client.get(home, &path).await?;
+            if json {
+                return print_json(&answer);
+            }
+            say!(
+                "Post this on {platform} as {handle}, then: kith link add {platform} {handle} --proof URL"
+            );
+            say!("{}", answer.statement);
+            return Ok(());
+        }
     };
     if json {
         return print_json(&links);
@@ -108,4 +127,17 @@ pub(super) async fn link(home: &Home, json: bool, command: LinkCommand) -> anyho
         say!("{}  {}  {proof}  {verified}", l.platform, l.handle);
     }
     Ok(())
+}
+
+/// Percent-encode a query value.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

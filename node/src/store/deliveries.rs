@@ -93,3 +93,40 @@ impl Store {
         Ok(out)
     }
 }
+
+/// What this node last found checking one link proof through a bridge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkCheck {
+    pub verified: bool,
+    pub reason: Option<String>,
+    /// Unix seconds.
+    pub checked_at: u64,
+}
+
+fn link_key(owner: &kith_keys::AccountId, platform: &str, handle: &str) -> Vec<u8> {
+    let mut key = owner.as_bytes().to_vec();
+    key.extend_from_slice(format!("{}/{handle}", platform.to_lowercase()).as_bytes());
+    key
+}
+
+impl Store {
+    pub fn put_link_check(
+        &self,
+        owner: &kith_keys::AccountId,
+        platform: &str,
+        handle: &str,
+        check: &LinkCheck,
+    ) -> Result<(), StoreError> {
+        self.put_json(Tree::LinkChecks, &link_key(owner, platform, handle), check)?;
+        self.flush()
+    }
+
+    pub fn link_check(
+        &self,
+        owner: &kith_keys::AccountId,
+        platform: &str,
+        handle: &str,
+    ) -> Result<Option<LinkCheck>, StoreError> {
+        self.get_json(Tree::LinkChecks, &link_key(owner, platform, handle))
+    }
+}
