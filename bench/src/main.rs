@@ -5,13 +5,24 @@
 //! cargo run --release -p kith-bench            # full run
 //! cargo run --release -p kith-bench -- --quick # small sizes, a smoke test (CI)
 //! cargo run --release -p kith-bench -- --json  # one JSON document
+//! cargo run --release -p kith-bench -- --chart docs/fanout.svg
 //! ```
 
+mod bridges;
 mod catchup;
+mod coldstart;
+mod durable;
+mod fanout;
+mod idle;
+mod reconnect;
 mod report;
+mod scale;
 mod verify;
 
+use std::time::Duration;
+
 use clap::Parser;
+use report::Row;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,15 +36,42 @@ struct Args {
     /// Print one JSON document instead of a table.
     #[arg(long)]
     json: bool,
+    /// Write the fan-out latency chart (SVG) here.
+    #[arg(long, value_name = "FILE")]
+    chart: Option<std::path::PathBuf>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let changes = if args.quick { 500 } else { 10_000 };
+    let q = args.quick;
     let mut results = Vec::new();
-    results.extend(catchup::run(changes).await?);
-    results.extend(verify::run(changes)?);
+    let (b6, durable_write_ms) = durable::run(if q { 50 } else { 500 }).await?;
+    let (b1, points) = fanout::run(
+        if q { &[3, 6] } else { &[10, 50] },
+        if q { 5 } else { 30 },
+        durable_write_ms,
+    )
+    .await?;
+    results.extend(b1);
+    results.push(Row::alone("B2", "the same edit fanned out by nostr-rs-relay to 50 clients (not run: needs nostr-rs-relay built, see docs/performance.md)", 0.0, "ms", "<= relay p99", false));
+    results.extend(catchup::run(if q { 500 } else { 10_000 }).await?);
+    results.extend(reconnect::run(if q { 10 } else { 150 })?);
+    results.extend(verify::run(if q { 500 } else { 10_000 })?);
+    results.extend(b6);
+    results.extend(coldstart::run(if q { 500 } else { 10_000 }).await?);
+    results.extend(
+        idle::run(
+            if q { 5 } else { 50 },
+            Duration::from_secs(if q { 2 } else { 10 }),
+        )
+        .await?,
+    );
+    results.extend(scale::run(if q { 10 } else { 100 }).await?);
+    results.extend(bridges::run(if q { 30 } else { 1000 }).await?);
+    if let Some(path) = &args.chart {
+        std::fs::write(path, fanout::chart(&points))?;
+    }
     if args.json {
         println!(
             "{}",

@@ -111,14 +111,14 @@ impl WebhookSink {
     }
 }
 
-/// The path of a binary built alongside the running test (`target/debug/NAME`).
+/// The path of a binary built alongside the running program: next to it,
+/// or one level up for a test binary in `target/*/deps/`.
 pub fn sibling_binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.to_path_buf())
-        .unwrap_or_default();
+    let mut dir = exe.parent().map(|d| d.to_path_buf()).unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
+    }
     dir.join(name)
 }
 
