@@ -19,8 +19,29 @@ use crate::report::Row;
 
 const BRIDGES: usize = 3;
 
+/// The webhook plugin: the built one, or this binary serving as it
+/// (through a two-line wrapper script, since a plugin is one command).
+fn webhook_plugin(scratch: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let built = sibling_binary("kith-bridge-webhook");
+    if built.is_file() {
+        return Ok(built);
+    }
+    let wrapper = scratch.join("kith-bridge-webhook");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec '{}' --as-webhook-plugin\n",
+            std::env::current_exe()?.display()
+        ),
+    )?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
+    Ok(wrapper)
+}
+
 pub async fn run(posts: usize) -> anyhow::Result<Vec<Row>> {
-    let plugin = sibling_binary("kith-bridge-webhook");
+    let scratch = tempfile::tempdir()?;
+    let plugin = webhook_plugin(scratch.path())?;
     let sinks: Vec<WebhookSink> = (0..BRIDGES)
         .map(|_| WebhookSink::start(Arc::new(|_| Reply::Ok)))
         .collect::<Result<_, _>>()?;

@@ -39,11 +39,26 @@ struct Args {
     /// Write the fan-out latency chart (SVG) here.
     #[arg(long, value_name = "FILE")]
     chart: Option<std::path::PathBuf>,
+    /// Serve as the webhook bridge plugin on stdin/stdout (used by B10 when
+    /// `kith-bridge-webhook` is not built next to this binary).
+    #[arg(long, hide = true)]
+    as_webhook_plugin: bool,
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.as_webhook_plugin {
+        let _ = kith_bridges::serve(kith_bridges::webhook::Webhook::default());
+        return Ok(());
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let q = args.quick;
     let mut results = Vec::new();
     let (b6, durable_write_ms) = durable::run(if q { 50 } else { 500 }).await?;
