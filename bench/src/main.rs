@@ -60,7 +60,16 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let q = args.quick;
-    let mut results = Vec::new();
+    let mut results: Vec<Row> = Vec::new();
+    // Long runs report each figure on stderr as soon as it is measured.
+    let progress = |rows: &[Row]| {
+        for r in rows {
+            eprintln!(
+                "{} {}: kith {:.3} anchor {:.3} {}",
+                r.id, r.name, r.kith, r.anchor, r.unit
+            );
+        }
+    };
     let (b6, durable_write_ms) = durable::run(if q { 50 } else { 500 }).await?;
     let (b1, points) = fanout::run(
         if q { &[3, 6] } else { &[10, 50] },
@@ -68,13 +77,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
         durable_write_ms,
     )
     .await?;
+    progress(&b1);
     results.extend(b1);
     results.push(Row::alone("B2", "the same edit fanned out by nostr-rs-relay to 50 clients (not run: needs nostr-rs-relay built, see docs/performance.md)", 0.0, "ms", "<= relay p99", false));
-    results.extend(catchup::run(if q { 500 } else { 10_000 }).await?);
-    results.extend(reconnect::run(if q { 10 } else { 150 })?);
-    results.extend(verify::run(if q { 500 } else { 10_000 })?);
+    let rows = catchup::run(if q { 500 } else { 10_000 }).await?;
+    progress(&rows);
+    results.extend(rows);
+    let rows = reconnect::run(if q { 10 } else { 150 })?;
+    progress(&rows);
+    results.extend(rows);
+    let rows = verify::run(if q { 500 } else { 10_000 })?;
+    progress(&rows);
+    results.extend(rows);
     results.extend(b6);
-    results.extend(coldstart::run(if q { 500 } else { 10_000 }).await?);
+    let rows = coldstart::run(if q { 500 } else { 10_000 }).await?;
+    progress(&rows);
+    results.extend(rows);
     results.extend(
         idle::run(
             if q { 5 } else { 50 },
@@ -82,8 +100,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )
         .await?,
     );
-    results.extend(scale::run(if q { 10 } else { 100 }).await?);
-    results.extend(bridges::run(if q { 30 } else { 1000 }).await?);
+    let rows = scale::run(if q { 10 } else { 100 }).await?;
+    progress(&rows);
+    results.extend(rows);
+    let rows = bridges::run(if q { 30 } else { 1000 }).await?;
+    progress(&rows);
+    results.extend(rows);
     if let Some(path) = &args.chart {
         std::fs::write(path, fanout::chart(&points))?;
     }

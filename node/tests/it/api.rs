@@ -110,3 +110,40 @@ fn api_token_file_is_private() {
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
 }
+
+#[test]
+fn the_event_stream_reports_peers_as_server_sent_events() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let (a, b) = (TestHome::new(), TestHome::new());
+    a.init();
+    b.init();
+    let da = a.start_daemon();
+    let db = b.start_daemon();
+    let api = da.api();
+    let token = std::fs::read_to_string(a.path().join("api-token")).unwrap();
+    let mut stream = std::net::TcpStream::connect(&api).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /v1/events HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {}\r\n\r\n",
+        token.trim()
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.contains("200"), "{status}");
+    assert!(a.kith(&["connect", &db.addr()]).status.success());
+    let mut line = String::new();
+    let mut seen = false;
+    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+        if line.starts_with("event: peer_connected") {
+            seen = true;
+            break;
+        }
+        line.clear();
+    }
+    assert!(seen, "no peer_connected event on the stream");
+}
