@@ -18,11 +18,48 @@ pub struct Doc {
     inner: AutoCommit,
 }
 
+/// The maps at the root of Kith's documents. Every document starts from the
+/// same *genesis* change that creates them all, byte for byte, so two devices
+/// that start a document independently never create competing root maps
+/// (Automerge would keep one and hide the other's entries).
+const ROOT_MAPS: [&str; 7] = [
+    "blocked",
+    "devices",
+    "fields",
+    "friends",
+    "links",
+    "posts",
+    "revocations",
+];
+
+/// The genesis change: fixed actor (all zeros), time 0, the root maps.
+fn genesis() -> Result<AutoCommit, DocError> {
+    let mut doc = AutoCommit::new().with_actor(ActorId::from([0u8; 32]));
+    for key in ROOT_MAPS {
+        doc.put_object(ROOT, key, ObjType::Map)?;
+    }
+    doc.commit_with(automerge::transaction::CommitOptions::default().with_time(0));
+    Ok(doc)
+}
+
+/// The hash of the genesis change: every copy has it, so it is never sent
+/// (and, having no certified author, would not verify if it were).
+pub fn genesis_hash() -> Hash {
+    static GENESIS: std::sync::OnceLock<Hash> = std::sync::OnceLock::new();
+    *GENESIS.get_or_init(|| {
+        genesis()
+            .ok()
+            .and_then(|mut d| d.get_heads().first().map(|h| h.0))
+            .unwrap_or([0; 32])
+    })
+}
+
 impl Doc {
-    /// A new, empty document written by `device`.
+    /// A new document written by `device`, holding only the genesis change.
     pub fn new(device: &DeviceId) -> Self {
+        let inner = genesis().unwrap_or_else(|_| AutoCommit::new());
         Doc {
-            inner: AutoCommit::new().with_actor(ActorId::from(device.as_bytes())),
+            inner: inner.with_actor(ActorId::from(device.as_bytes())),
         }
     }
 

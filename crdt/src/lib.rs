@@ -37,7 +37,7 @@ pub mod profile;
 use std::fmt;
 
 pub use change::{MAX_CHANGE_BYTES, ParsedChange};
-pub use doc::{Doc, Hash};
+pub use doc::{Doc, Hash, genesis_hash};
 pub use friends::Friend;
 
 /// Why a document operation failed.

@@ -130,3 +130,25 @@ mod tests {
         assert_eq!(fields(&base).len(), 3);
     }
 }
+
+#[cfg(test)]
+mod independent_copies {
+    use super::*;
+    use kith_keys::DeviceKey;
+
+    /// Two devices that start the same document apart (a new device edits
+    /// before its first sync) must not hide each other's fields.
+    #[test]
+    fn documents_started_apart_merge_without_loss() {
+        let mut a = Doc::new(&DeviceKey::from_seed(&[1; 32]).id());
+        let mut b = Doc::new(&DeviceKey::from_seed(&[2; 32]).id());
+        set(&mut a, "name", "Ann").unwrap();
+        let from_a = a.commit().unwrap();
+        set(&mut b, "city", "Lisbon").unwrap();
+        let from_b = b.commit().unwrap();
+        a.apply(vec![from_b]).unwrap();
+        b.apply(vec![from_a]).unwrap();
+        assert_eq!(fields(&a), fields(&b));
+        assert_eq!(fields(&a).len(), 2, "{:?}", fields(&a));
+    }
+}

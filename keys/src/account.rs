@@ -77,48 +77,11 @@ impl FromStr for AccountId {
     }
 }
 
-impl serde::Serialize for AccountId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for AccountId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(AccountId);
 
 /// The account's secret key. It signs device certificates, revocations and
 /// link proofs; it lives on the first device and is copied only on request.
 #[derive(Clone, Debug)]
 pub struct AccountKey(Secret);
 
-impl AccountKey {
-    pub fn generate() -> Self {
-        AccountKey(Secret::generate())
-    }
-
-    pub fn from_seed(seed: &[u8; KEY_LEN]) -> Self {
-        AccountKey(Secret::from_seed(seed))
-    }
-
-    pub fn id(&self) -> AccountId {
-        AccountId(self.0.public())
-    }
-
-    pub fn sign(&self, context: Context, message: &[u8]) -> Signature {
-        sign::sign(&self.0, context, message)
-    }
-
-    /// The 32-byte seed, for handing the account key to an admin device
-    /// over an authenticated channel. Zeroized when dropped.
-    pub fn seed(&self) -> zeroize::Zeroizing<[u8; KEY_LEN]> {
-        self.0.seed()
-    }
-
-    pub(crate) fn secret(&self) -> &Secret {
-        &self.0
-    }
-}
+secret_key!(AccountKey, AccountId);

@@ -89,47 +89,10 @@ impl FromStr for DeviceId {
     }
 }
 
-impl serde::Serialize for DeviceId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for DeviceId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(DeviceId);
 
 /// A device's secret key; also its libp2p identity.
 #[derive(Clone, Debug)]
 pub struct DeviceKey(Secret);
 
-impl DeviceKey {
-    pub fn generate() -> Self {
-        DeviceKey(Secret::generate())
-    }
-
-    pub fn from_seed(seed: &[u8; KEY_LEN]) -> Self {
-        DeviceKey(Secret::from_seed(seed))
-    }
-
-    pub fn id(&self) -> DeviceId {
-        DeviceId(self.0.public())
-    }
-
-    pub fn sign(&self, context: Context, message: &[u8]) -> Signature {
-        sign::sign(&self.0, context, message)
-    }
-
-    /// The 32-byte seed, for handing to libp2p (`Keypair::ed25519_from_bytes`).
-    /// Zeroized when the returned value is dropped.
-    pub fn seed(&self) -> zeroize::Zeroizing<[u8; KEY_LEN]> {
-        self.0.seed()
-    }
-
-    pub(crate) fn secret(&self) -> &Secret {
-        &self.0
-    }
-}
+secret_key!(DeviceKey, DeviceId);

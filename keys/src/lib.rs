@@ -27,6 +27,58 @@
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+/// Serde for an id type as its text form (`Display` / `FromStr`).
+macro_rules! serde_as_text {
+    ($id:ty) => {
+        impl serde::Serialize for $id {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $id {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// The methods every secret-key type shares: make one, its public id, sign,
+/// and hand out its seed (zeroized when dropped).
+macro_rules! secret_key {
+    ($key:ident, $id:ident) => {
+        impl $key {
+            pub fn generate() -> Self {
+                $key(Secret::generate())
+            }
+
+            pub fn from_seed(seed: &[u8; KEY_LEN]) -> Self {
+                $key(Secret::from_seed(seed))
+            }
+
+            pub fn id(&self) -> $id {
+                $id(self.0.public())
+            }
+
+            pub fn sign(&self, context: Context, message: &[u8]) -> Signature {
+                sign::sign(&self.0, context, message)
+            }
+
+            /// The 32-byte seed (for libp2p, or for handing an account key to
+            /// an admin device over an authenticated channel). Zeroized when dropped.
+            pub fn seed(&self) -> zeroize::Zeroizing<[u8; KEY_LEN]> {
+                self.0.seed()
+            }
+
+            pub(crate) fn secret(&self) -> &Secret {
+                &self.0
+            }
+        }
+    };
+}
+
 mod account;
 mod cert;
 mod device;

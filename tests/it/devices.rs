@@ -8,10 +8,10 @@ use kith_keys::{AccountId, DeviceKey};
 use kith_node::{
     Identity, Node,
     net::join::{self, JoinError},
-    node::{FriendTarget, Visibility},
+    node::Visibility,
 };
 use kith_protocol::ticket::{Ticket, TicketKind};
-use kith_tests::{TestNode, until};
+use kith_tests::{TestNode, befriend, until};
 
 async fn pairing_ticket(node: &Node, admin: bool) -> Ticket {
     let invite = node.device_link(600, admin).await.unwrap();
@@ -36,15 +36,6 @@ async fn has(node: Node, owner: AccountId, name: &'static str, value: &'static s
     node.profile(Some(owner))
         .await
         .is_ok_and(|v| v.fields.get(name).is_some_and(|(x, _)| x == value))
-}
-
-async fn befriend(a: &TestNode, b: &TestNode) {
-    let invite = a.node.invite(Duration::from_secs(600)).await.unwrap();
-    let ticket = Ticket::parse(TicketKind::Friend, &invite.ticket).unwrap();
-    b.node
-        .add_friend(FriendTarget::Ticket(ticket), String::new())
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

@@ -3,16 +3,9 @@
 
 use kith_crdt::{Doc, DocKind, profile};
 use kith_keys::{AccountId, sign::Context};
-use kith_node::{
-    Node,
-    node::{FriendTarget, Visibility},
-    store::Store,
-};
-use kith_protocol::{
-    sync::change_payload,
-    ticket::{Ticket, TicketKind},
-};
-use kith_tests::{TIMEOUT, TestNode, until, wait_for};
+use kith_node::{Node, node::Visibility, store::Store};
+use kith_protocol::sync::change_payload;
+use kith_tests::{TIMEOUT, TestNode, befriend, until, wait_for};
 
 async fn field(node: Node, owner: AccountId, name: &'static str) -> Option<String> {
     let view = node.profile(Some(owner)).await.ok()?;
@@ -21,28 +14,6 @@ async fn field(node: Node, owner: AccountId, name: &'static str) -> Option<Strin
 
 async fn has(node: Node, owner: AccountId, name: &'static str, value: String) -> bool {
     field(node, owner, name).await.as_deref() == Some(value.as_str())
-}
-
-async fn befriend(a: &TestNode, b: &TestNode) {
-    let invite = a
-        .node
-        .invite(std::time::Duration::from_secs(600))
-        .await
-        .unwrap();
-    let ticket = Ticket::parse(TicketKind::Friend, &invite.ticket).unwrap();
-    b.node
-        .add_friend(FriendTarget::Ticket(ticket), String::new())
-        .await
-        .unwrap();
-    let b_id = b.node.account();
-    assert!(
-        until(&a.node, |n| async move {
-            n.friends()
-                .await
-                .is_ok_and(|f| f.iter().any(|f| f.account == b_id))
-        })
-        .await
-    );
 }
 
 fn contains(dir: &std::path::Path, needle: &[u8]) -> bool {

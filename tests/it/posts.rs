@@ -4,15 +4,9 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use kith_keys::AccountId;
-use kith_node::{
-    Node,
-    bridges::BridgeConfig,
-    node::{FriendTarget, Visibility},
-    store::DeliveryState,
-};
-use kith_protocol::ticket::{Ticket, TicketKind};
+use kith_node::{Node, bridges::BridgeConfig, node::Visibility, store::DeliveryState};
 use kith_tests::{
-    TIMEOUT, TestNode,
+    TIMEOUT, TestNode, befriend,
     sink::{Reply, WebhookSink, kill_children, sibling_binary},
     until,
 };
@@ -21,15 +15,6 @@ async fn in_feed(node: Node, owner: AccountId, text: &'static str) -> bool {
     node.feed(Some(owner), false, 100)
         .await
         .is_ok_and(|posts| posts.iter().any(|p| p.post.text == text))
-}
-
-async fn befriend(a: &TestNode, b: &TestNode) {
-    let invite = a.node.invite(Duration::from_secs(600)).await.unwrap();
-    let ticket = Ticket::parse(TicketKind::Friend, &invite.ticket).unwrap();
-    b.node
-        .add_friend(FriendTarget::Ticket(ticket), String::new())
-        .await
-        .unwrap();
 }
 
 fn webhook(name: &str, url: &str) -> BridgeConfig {

@@ -122,6 +122,29 @@ impl TestNode {
     }
 }
 
+/// Make `b` a friend of `a` with a ticket of `a`'s, and wait until `a` lists `b`.
+pub async fn befriend(a: &TestNode, b: &TestNode) {
+    use kith_protocol::ticket::{Ticket, TicketKind};
+    let invite = a
+        .node
+        .invite(Duration::from_secs(600))
+        .await
+        .expect("invite");
+    let ticket = Ticket::parse(TicketKind::Friend, &invite.ticket).expect("ticket");
+    b.node
+        .add_friend(kith_node::node::FriendTarget::Ticket(ticket), String::new())
+        .await
+        .expect("add friend");
+    let b_id = b.node.account();
+    let listed = until(&a.node, |n| async move {
+        n.friends()
+            .await
+            .is_ok_and(|f| f.iter().any(|f| f.account == b_id))
+    })
+    .await;
+    assert!(listed, "the friendship was not made");
+}
+
 /// Wait until `check(node)` holds, polling the node's state.
 pub async fn until<F, Fut>(node: &Node, mut check: F) -> bool
 where

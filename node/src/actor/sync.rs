@@ -221,7 +221,8 @@ impl NodeActor {
         let heads = doc.heads();
         let mut batch = ChangeBatch::default();
         let mut more = false;
-        for change in changes {
+        let genesis = kith_crdt::genesis_hash();
+        for change in changes.into_iter().filter(|c| c.hash != genesis) {
             if change.bytes.len() + 300 > *budget {
                 more = true;
                 break;
