@@ -229,6 +229,7 @@ fn synapse() -> Option<Synapse> {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("homeserver.yaml");
     let generated = Command::new(&py)
+        .current_dir(dir.path())
         .args([
             "-m",
             "synapse.app.homeserver",
@@ -258,6 +259,7 @@ fn synapse() -> Option<Synapse> {
     std::fs::write(&config, yaml).unwrap();
     let server = Server(
         Command::new(&py)
+            .current_dir(dir.path())
             .args(["-m", "synapse.app.homeserver", "-c"])
             .arg(&config)
             .stdout(Stdio::null())
@@ -268,6 +270,7 @@ fn synapse() -> Option<Synapse> {
     let url = format!("http://127.0.0.1:{port}");
     wait_until_up(&format!("{url}/_matrix/client/versions"));
     let registered = Command::new(&py)
+        .current_dir(dir.path())
         .args([
             "-m",
             "synapse._scripts.register_new_matrix_user",
