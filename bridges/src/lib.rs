@@ -47,6 +47,16 @@ pub fn error(code: i64, message: impl Into<String>) -> RpcError {
     }
 }
 
+/// A failed HTTP answer as an error code: server errors, time-outs and rate
+/// limits may pass (transient); other client errors will not (permanent).
+pub fn http_error_code(status: reqwest::StatusCode) -> i64 {
+    if status.is_server_error() || matches!(status.as_u16(), 408 | 429) {
+        kith_protocol::bridge::TRANSIENT
+    } else {
+        PERMANENT
+    }
+}
+
 /// Settings a bridge understands: unknown keys are refused by name, and
 /// `required` keys must be present.
 pub fn check_settings(

@@ -9,7 +9,7 @@ use kith_protocol::bridge::{
     UpdateProfile, Verified, VerifyLink,
 };
 
-use crate::{Bridge, check_settings, error};
+use crate::{Bridge, check_settings, error, http_error_code};
 
 /// Mastodon's default status length limit, in characters.
 pub const MAX_STATUS_CHARS: usize = 500;
@@ -45,11 +45,7 @@ impl Mastodon {
                 .map_err(|e| error(TRANSIENT, format!("{what}: unreadable answer: {e}")));
         }
         let body = response.text().unwrap_or_default();
-        let code = if status.is_server_error() || status.as_u16() == 429 {
-            TRANSIENT
-        } else {
-            PERMANENT
-        };
+        let code = http_error_code(status);
         Err(error(
             code,
             format!(

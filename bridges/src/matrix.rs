@@ -9,7 +9,7 @@ use kith_protocol::bridge::{
     UpdateProfile,
 };
 
-use crate::{Bridge, check_settings, error};
+use crate::{Bridge, check_settings, error, http_error_code};
 
 #[derive(Debug, Default)]
 pub struct Matrix {
@@ -47,11 +47,7 @@ impl Matrix {
         if status.is_success() {
             return Ok(body);
         }
-        let code = if status.is_server_error() || status.as_u16() == 429 {
-            TRANSIENT
-        } else {
-            PERMANENT
-        };
+        let code = http_error_code(status);
         let reason = body["error"].as_str().unwrap_or("").to_string();
         Err(error(
             code,

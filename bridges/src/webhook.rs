@@ -7,7 +7,7 @@ use kith_protocol::bridge::{
     Configure, Description, PERMANENT, Publish, Published, RpcError, TRANSIENT,
 };
 
-use crate::{Bridge, check_settings, error};
+use crate::{Bridge, check_settings, error, http_error_code};
 
 /// How long one POST may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -102,11 +102,7 @@ impl Bridge for Webhook {
                 url: location,
             });
         }
-        let code = if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-            TRANSIENT
-        } else {
-            PERMANENT
-        };
+        let code = http_error_code(status);
         Err(error(code, format!("POST {url} answered {status}")))
     }
 }

@@ -1,14 +1,16 @@
 //! Friend, contact and discoverability routes, and their JSON shapes.
 
 use axum::{Json, body::Bytes, extract::State, extract::rejection::BytesRejection};
-use kith_keys::AccountId;
 use kith_protocol::{
     records::IdentifierKind,
     ticket::{Ticket, TicketKind},
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiState, routes::parse_body};
+use super::{
+    ApiError, ApiState,
+    routes::{parse_account, parse_body},
+};
 use crate::{
     node::{DiscoverableChange, FriendAction, FriendOutcome, FriendTarget},
     store::{Direction, RequestRecord},
@@ -129,15 +131,6 @@ fn request_json(r: &RequestRecord) -> RequestJson {
         state: r.state.as_str().into(),
         error: r.last_error.clone(),
     }
-}
-
-fn parse_account(text: &str) -> Result<AccountId, ApiError> {
-    text.trim().parse().map_err(|e| {
-        ApiError::bad_request(
-            "invalid_account",
-            format!("`{}` is not an account id: {e}", text.trim()),
-        )
-    })
 }
 
 pub(super) async fn invite(

@@ -12,11 +12,11 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiState, routes::parse_body};
-use crate::{
-    bridges::BridgeConfig,
-    node::{BridgeInfo, Visibility},
+use super::{
+    ApiError, ApiState,
+    routes::{parse_account, parse_body, parse_visibility},
 };
+use crate::{bridges::BridgeConfig, node::BridgeInfo};
 
 /// Posts `feed` returns when no limit is given.
 pub const DEFAULT_FEED_LIMIT: usize = 50;
@@ -120,13 +120,7 @@ pub(super) async fn post(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PostResponse>, ApiError> {
     let request: PostRequest = parse_body(body)?;
-    let text = request.visibility.as_deref().unwrap_or("public");
-    let visibility = Visibility::parse(text).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_visibility",
-            format!("visibility `{text}` is not public or friends"),
-        )
-    })?;
+    let visibility = parse_visibility(request.visibility.as_deref())?;
     let post = state
         .node
         .post(request.text, visibility, request.bridges)
@@ -139,17 +133,7 @@ pub(super) async fn feed(
     q: Result<Query<FeedQuery>, QueryRejection>,
 ) -> Result<Json<FeedJson>, ApiError> {
     let q = query(q)?;
-    let account = q
-        .account
-        .map(|a| {
-            a.trim().parse().map_err(|e| {
-                ApiError::bad_request(
-                    "invalid_account",
-                    format!("`{a}` is not an account id: {e}"),
-                )
-            })
-        })
-        .transpose()?;
+    let account = q.account.map(|a| parse_account(&a)).transpose()?;
     let posts = state
         .node
         .feed(

@@ -13,8 +13,10 @@ use axum::{
 use kith_keys::AccountId;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiState, routes::parse_body};
-use crate::node::Visibility;
+use super::{
+    ApiError, ApiState,
+    routes::{parse_account, parse_body, parse_visibility},
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SetFieldRequest {
@@ -78,17 +80,7 @@ fn account_param(
     query: Result<Query<AccountQuery>, QueryRejection>,
 ) -> Result<Option<AccountId>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request("bad_request", e.body_text()))?;
-    query
-        .account
-        .map(|a| {
-            a.trim().parse().map_err(|e| {
-                ApiError::bad_request(
-                    "invalid_account",
-                    format!("`{a}` is not an account id: {e}"),
-                )
-            })
-        })
-        .transpose()
+    query.account.map(|a| parse_account(&a)).transpose()
 }
 
 pub(super) async fn set(
@@ -96,13 +88,7 @@ pub(super) async fn set(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SetFieldResponse>, ApiError> {
     let request: SetFieldRequest = parse_body(body)?;
-    let text = request.visibility.as_deref().unwrap_or("public");
-    let visibility = Visibility::parse(text).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_visibility",
-            format!("visibility `{text}` is not public or friends"),
-        )
-    })?;
+    let visibility = parse_visibility(request.visibility.as_deref())?;
     state
         .node
         .set_field(request.field.clone(), request.value, visibility)

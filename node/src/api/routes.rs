@@ -153,3 +153,24 @@ pub(super) fn parse_body<T: DeserializeOwned>(
     serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
 }
+
+/// An account id from a request, or `invalid_account`.
+pub(super) fn parse_account(text: &str) -> Result<kith_keys::AccountId, ApiError> {
+    text.trim().parse().map_err(|e| {
+        ApiError::bad_request(
+            "invalid_account",
+            format!("`{}` is not an account id: {e}", text.trim()),
+        )
+    })
+}
+
+/// `public` (the default) or `friends`, or `invalid_visibility`.
+pub(super) fn parse_visibility(text: Option<&str>) -> Result<crate::node::Visibility, ApiError> {
+    let text = text.unwrap_or("public");
+    crate::node::Visibility::parse(text).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_visibility",
+            format!("visibility `{text}` is not public or friends"),
+        )
+    })
+}
