@@ -5,11 +5,7 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use kith_node::{
-    Event,
-    node::{FriendTarget, Visibility},
-};
-use kith_protocol::ticket::{Ticket, TicketKind};
+use kith_node::{Event, node::Visibility};
 use kith_tests::TestNode;
 use libp2p::{Multiaddr, gossipsub, noise, swarm::SwarmEvent, tcp, yamux};
 use tokio::sync::mpsc;
@@ -75,13 +71,7 @@ async fn kith_latencies(friends: usize, edits: usize) -> anyhow::Result<Vec<f64>
     let mut leaves = Vec::new();
     for _ in 0..friends {
         let leaf = TestNode::spawn().await?;
-        let invite = hub.node.invite(Duration::from_secs(600)).await?;
-        leaf.node
-            .add_friend(
-                FriendTarget::Ticket(Ticket::parse(TicketKind::Friend, &invite.ticket)?),
-                String::new(),
-            )
-            .await?;
+        kith_tests::befriend(&hub, &leaf).await;
         leaves.push(leaf);
     }
     // Everyone holds the hub's profile before measuring.

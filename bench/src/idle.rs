@@ -5,8 +5,6 @@
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use kith_node::node::FriendTarget;
-use kith_protocol::ticket::{Ticket, TicketKind};
 use kith_tests::TestNode;
 use libp2p::{noise, ping, swarm::SwarmEvent, tcp, yamux};
 
@@ -44,13 +42,7 @@ pub async fn run(friends: usize, window: Duration) -> anyhow::Result<Vec<Row>> {
     let mut leaves = Vec::new();
     for _ in 0..friends {
         let leaf = TestNode::spawn().await?;
-        let invite = hub.node.invite(Duration::from_secs(600)).await?;
-        leaf.node
-            .add_friend(
-                FriendTarget::Ticket(Ticket::parse(TicketKind::Friend, &invite.ticket)?),
-                String::new(),
-            )
-            .await?;
+        kith_tests::befriend(&hub, &leaf).await;
         leaves.push(leaf);
     }
     tokio::time::sleep(Duration::from_secs(2)).await; // let the pulls after befriending finish

@@ -3,8 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use kith_node::node::{FriendTarget, Visibility};
-use kith_protocol::ticket::{Ticket, TicketKind};
+use kith_node::node::Visibility;
 use kith_tests::TestNode;
 
 use crate::report::Row;
@@ -25,14 +24,7 @@ pub async fn run(nodes: usize) -> anyhow::Result<Vec<Row>> {
     }
     for i in 0..nodes {
         let next = (i + 1) % nodes;
-        let invite = ring[next].node.invite(Duration::from_secs(600)).await?;
-        ring[i]
-            .node
-            .add_friend(
-                FriendTarget::Ticket(Ticket::parse(TicketKind::Friend, &invite.ticket)?),
-                String::new(),
-            )
-            .await?;
+        kith_tests::befriend(&ring[next], &ring[i]).await;
     }
     for (i, node) in ring.iter().enumerate() {
         node.node
