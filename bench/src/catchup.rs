@@ -98,17 +98,15 @@ fn kith_bytes(changes: usize) -> anyhow::Result<usize> {
         );
         batch.push(change.bytes, signature, &cert);
     }
-    let response = SyncResponse {
-        items: vec![PullResult {
-            owner: account.id(),
-            doc: DocKind::Profile,
-            outcome: PullOutcome::Changes {
-                heads: doc.heads(),
-                batch,
-                more: false,
-            },
-        }],
-    };
+    let response = SyncResponse::Pull(vec![PullResult {
+        owner: account.id(),
+        doc: DocKind::Profile,
+        outcome: PullOutcome::Changes {
+            heads: doc.heads(),
+            batch,
+            more: false,
+        },
+    }]);
     Ok(cbor4ii::serde::to_vec(Vec::new(), &response)?.len())
 }
 

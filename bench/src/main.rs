@@ -15,6 +15,7 @@ mod durable;
 mod fanout;
 mod idle;
 mod reconnect;
+mod relay;
 mod report;
 mod scale;
 mod verify;
@@ -36,6 +37,9 @@ struct Args {
     /// Print one JSON document instead of a table.
     #[arg(long)]
     json: bool,
+    /// Run only these rows (e.g. `--only B1,B9`).
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    only: Vec<String>,
     /// Write the fan-out latency chart (SVG) here.
     #[arg(long, value_name = "FILE")]
     chart: Option<std::path::PathBuf>,
@@ -60,52 +64,69 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let q = args.quick;
+    let wants =
+        |id: &str| args.only.is_empty() || args.only.iter().any(|o| o.eq_ignore_ascii_case(id));
     let mut results: Vec<Row> = Vec::new();
     // Long runs report each figure on stderr as soon as it is measured.
-    let progress = |rows: &[Row]| {
-        for r in rows {
+    let mut record = |rows: Vec<Row>| {
+        for r in &rows {
             eprintln!(
                 "{} {}: kith {:.3} anchor {:.3} {}",
                 r.id, r.name, r.kith, r.anchor, r.unit
             );
         }
+        results.extend(rows);
     };
     let (b6, durable_write_ms) = durable::run(if q { 50 } else { 500 }).await?;
-    let (b1, points) = fanout::run(
-        if q { &[3, 6] } else { &[10, 50] },
-        if q { 5 } else { 30 },
-        durable_write_ms,
-    )
-    .await?;
-    progress(&b1);
-    results.extend(b1);
-    results.push(Row::alone("B2", "the same edit fanned out by nostr-rs-relay to 50 clients (not run: needs nostr-rs-relay built, see docs/performance.md)", 0.0, "ms", "<= relay p99", false));
-    let rows = catchup::run(if q { 500 } else { 10_000 }).await?;
-    progress(&rows);
-    results.extend(rows);
-    let rows = reconnect::run(if q { 10 } else { 150 })?;
-    progress(&rows);
-    results.extend(rows);
-    let rows = verify::run(if q { 500 } else { 10_000 })?;
-    progress(&rows);
-    results.extend(rows);
-    results.extend(b6);
-    let rows = coldstart::run(if q { 500 } else { 10_000 }).await?;
-    progress(&rows);
-    results.extend(rows);
-    results.extend(
-        idle::run(
-            if q { 5 } else { 50 },
-            Duration::from_secs(if q { 2 } else { 10 }),
-        )
-        .await?,
-    );
-    let rows = scale::run(if q { 10 } else { 100 }).await?;
-    progress(&rows);
-    results.extend(rows);
-    let rows = bridges::run(if q { 30 } else { 1000 }).await?;
-    progress(&rows);
-    results.extend(rows);
+    let fanout_sizes: &[usize] = if q { &[3, 6] } else { &[10, 50] };
+    let mut points = Vec::new();
+    if wants("B1") {
+        let (rows, p) = fanout::run(fanout_sizes, if q { 5 } else { 30 }, durable_write_ms).await?;
+        record(rows);
+        points = p;
+    }
+    if wants("B2") {
+        let subscribers = fanout_sizes.last().copied().unwrap_or(50);
+        let kith_p99 = points
+            .iter()
+            .find(|p| p.friends == subscribers)
+            .map(|p| p.kith.1);
+        record(vec![if q {
+            relay::skipped(subscribers)
+        } else {
+            relay::run(subscribers, 30, kith_p99).await
+        }]);
+    }
+    if wants("B3") {
+        record(catchup::run(if q { 500 } else { 10_000 }).await?);
+    }
+    if wants("B4") {
+        record(reconnect::run(if q { 10 } else { 150 })?);
+    }
+    if wants("B5") {
+        record(verify::run(if q { 500 } else { 10_000 })?);
+    }
+    if wants("B6") {
+        record(b6);
+    }
+    if wants("B7") {
+        record(coldstart::run(if q { 500 } else { 10_000 }).await?);
+    }
+    if wants("B8") {
+        record(
+            idle::run(
+                if q { 5 } else { 50 },
+                Duration::from_secs(if q { 5 } else { 10 }),
+            )
+            .await?,
+        );
+    }
+    if wants("B9") {
+        record(scale::run(if q { 10 } else { 500 }).await?);
+    }
+    if wants("B10") {
+        record(bridges::run(if q { 30 } else { 1000 }).await?);
+    }
     if let Some(path) = &args.chart {
         std::fs::write(path, fanout::chart(&points))?;
     }

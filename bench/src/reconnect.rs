@@ -1,6 +1,6 @@
-//! B4: reconnecting to friends when nothing changed: the bytes Kith's pull
-//! exchange costs per document, against Automerge's opening sync message
-//! with a persisted sync state.
+//! B4: reconnecting to friends when nothing changed: the bytes Kith's
+//! opening exchange costs per document, against Automerge's opening sync
+//! message with a persisted sync state.
 
 use automerge::{
     AutoCommit,
@@ -9,53 +9,35 @@ use automerge::{
 };
 use kith_crdt::{Doc, DocKind, profile};
 use kith_keys::{AccountKey, DeviceKey};
-use kith_protocol::sync::{
-    ChangeBatch, PullItem, PullOutcome, PullResult, SyncRequest, SyncResponse,
-};
+use kith_protocol::sync::{CheckGroup, SyncRequest, SyncResponse, heads_digest};
 
 use crate::report::Row;
 
-/// Documents pulled per friend when nothing changed (identity, profile, feed).
+/// Documents checked per friend when nothing changed (identity, profile, feed).
 const DOCS_PER_FRIEND: usize = 3;
 
 pub fn run(friends: usize) -> anyhow::Result<Vec<Row>> {
-    // Kith: one request naming each unchanged document (heads = since) and
-    // one response saying "nothing new" for each: one round trip per friend.
+    // Kith: on reconnecting, one check per friend naming its documents by
+    // heads digest, answered by one bitmask byte ("nothing differs"): one
+    // round trip, and no pull follows. Messages are the ones the node sends
+    // (`SyncRequest::Check`), encoded as on the wire.
     let device = DeviceKey::generate();
     let mut doc = Doc::new(&device.id());
     profile::set(&mut doc, "name", "Ann")?;
     doc.commit();
-    let heads = doc.heads();
-    let owner = AccountKey::generate().id();
+    let digest = heads_digest(&doc.heads());
     let kinds = [DocKind::Identity, DocKind::Profile, DocKind::Feed];
-    let request = SyncRequest {
-        items: kinds
-            .iter()
-            .map(|k| PullItem {
-                owner,
-                doc: *k,
-                heads: heads.clone(),
-                since: heads.clone(),
-            })
-            .collect(),
-    };
-    let response = SyncResponse {
-        items: kinds
-            .iter()
-            .map(|k| PullResult {
-                owner,
-                doc: *k,
-                outcome: PullOutcome::Changes {
-                    heads: heads.clone(),
-                    batch: ChangeBatch::default(),
-                    more: false,
-                },
-            })
-            .collect(),
-    };
-    let kith_bytes = cbor4ii::serde::to_vec(Vec::new(), &request)?.len()
-        + cbor4ii::serde::to_vec(Vec::new(), &response)?.len();
-    let per_doc = kith_bytes as f64 / DOCS_PER_FRIEND as f64;
+    let mut kith_bytes = 0usize;
+    for _ in 0..friends {
+        let request = SyncRequest::Check(vec![CheckGroup {
+            owner: AccountKey::generate().id(),
+            docs: kinds.iter().map(|k| (*k, digest)).collect(),
+        }]);
+        let response = SyncResponse::Check(vec![0]);
+        kith_bytes += cbor4ii::serde::to_vec(Vec::new(), &request)?.len()
+            + cbor4ii::serde::to_vec(Vec::new(), &response)?.len();
+    }
+    let per_doc = kith_bytes as f64 / (friends * DOCS_PER_FRIEND) as f64;
 
     // Automerge: two synced copies, the sync state persisted and reloaded,
     // then the opening message of the next session (and its answer).

@@ -8,11 +8,13 @@ use crate::{DocError, doc::Hash};
 pub const MAX_CHANGE_BYTES: usize = 256 * 1024;
 
 /// A change parsed far enough to verify it: its hash (what its author
-/// signs), its actor id (who must have signed) and its bytes.
+/// signs), its actor id (who must have signed), the changes it builds on,
+/// and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedChange {
     pub hash: Hash,
     pub actor: Vec<u8>,
+    pub deps: Vec<Hash>,
     pub bytes: Vec<u8>,
 }
 
@@ -39,6 +41,7 @@ impl ParsedChange {
         Ok(ParsedChange {
             hash,
             actor: parsed.actor_id().to_bytes().to_vec(),
+            deps: parsed.deps().iter().map(|h| h.0).collect(),
             bytes,
         })
     }
@@ -47,6 +50,7 @@ impl ParsedChange {
         ParsedChange {
             hash: change.hash().0,
             actor: change.actor_id().to_bytes().to_vec(),
+            deps: change.deps().iter().map(|h| h.0).collect(),
             bytes: change.raw_bytes().to_vec(),
         }
     }

@@ -9,6 +9,7 @@ mod dial;
 mod discovery;
 mod docs;
 mod friends;
+mod gossip;
 mod handshake;
 mod hello;
 mod peers;
@@ -287,6 +288,8 @@ impl NodeActor {
             handshakes_dropped: self.friends.dropped,
             pulls_denied: self.replication.denied,
             changes_rejected: self.replication.rejected,
+            pulls_served: self.replication.served,
+            changes_inline: self.replication.inline,
         }
     }
 

@@ -190,6 +190,10 @@ pub struct Status {
     pub pulls_denied: u64,
     /// Document changes received that failed verification so far.
     pub changes_rejected: u64,
+    /// Documents this node answered pulls for so far (including "nothing new").
+    pub pulls_served: u64,
+    /// Changes applied straight from announcements, without a pull, so far.
+    pub changes_inline: u64,
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;

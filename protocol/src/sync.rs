@@ -33,6 +33,17 @@ pub const MAX_SYNC_REQUEST_BYTES: u64 = 256 * 1024;
 /// and marks the item `more`.
 pub const MAX_SYNC_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Largest announcement, in bytes (gossipsub's transmit limit sits just above).
+pub const MAX_ANNOUNCEMENT_BYTES: usize = 16 * 1024;
+
+/// Changes carried inline in one announcement: at most this many, and only
+/// while the announcement stays under [`MAX_INLINE_BYTES`].
+pub const MAX_INLINE_CHANGES: usize = 16;
+
+/// Budget for inline change bytes in an announcement; larger edits are
+/// announced by heads only and pulled.
+pub const MAX_INLINE_BYTES: usize = 8 * 1024;
+
 /// The gossipsub topic carrying an account's announcements.
 pub fn topic(account: &AccountId) -> String {
     format!("/kith/account/1/{account}")
@@ -184,9 +195,16 @@ pub struct PullItem {
     pub since: Vec<Hash>,
 }
 
+/// A request on `/kith/sync/1`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncRequest {
-    pub items: Vec<PullItem>,
+#[serde(rename_all = "snake_case")]
+pub enum SyncRequest {
+    /// Send me what I lack of these documents.
+    Pull(Vec<PullItem>),
+    /// Which of these documents differ from your copies? The cheap opening
+    /// of a reconnect: a few bytes per document, and a pull only for those
+    /// that differ.
+    Check(Vec<CheckGroup>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,9 +230,84 @@ pub struct PullResult {
     pub outcome: PullOutcome,
 }
 
+/// The answer to a [`SyncRequest`] of the same variant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncResponse {
-    pub items: Vec<PullResult>,
+#[serde(rename_all = "snake_case")]
+pub enum SyncResponse {
+    Pull(Vec<PullResult>),
+    /// One bitmask per group, in order: bit `i` set means the group's `i`-th
+    /// document is worth pulling (it differs, or the server will say why not).
+    #[serde(with = "crate::friend::serde_bytes_vec")]
+    Check(Vec<u8>),
+}
+
+/// The first bytes of SHA-256 over a document's sorted heads: equal digests
+/// mean equal heads, so equal histories. 64 bits make an accidental match
+/// negligible; a dishonest server could as well answer "unchanged" anyway.
+pub type HeadsDigest = [u8; 8];
+
+pub fn heads_digest(heads: &[Hash]) -> HeadsDigest {
+    use sha2::Digest as _;
+    let mut sorted = heads.to_vec();
+    sorted.sort_unstable();
+    let mut hasher = sha2::Sha256::new();
+    for head in &sorted {
+        hasher.update(head);
+    }
+    let mut digest = [0u8; 8];
+    digest.copy_from_slice(&hasher.finalize()[..8]);
+    digest
+}
+
+/// Most documents in one check group (one bit each in the answer).
+pub const MAX_CHECK_DOCS: usize = 8;
+
+/// "Owner `owner`'s documents, as I hold them": on the wire one byte string,
+/// `owner (32) || (kind code (1) || heads digest (8))*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckGroup {
+    pub owner: AccountId,
+    pub docs: Vec<(DocKind, HeadsDigest)>,
+}
+
+impl CheckGroup {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.owner.as_bytes().to_vec();
+        for (kind, digest) in self.docs.iter().take(MAX_CHECK_DOCS) {
+            out.push(kind.code());
+            out.extend_from_slice(digest);
+        }
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let (owner, rest) = bytes.split_first_chunk::<32>()?;
+        let owner = AccountId::from_bytes(*owner).ok()?;
+        if rest.len() % 9 != 0 || rest.len() / 9 > MAX_CHECK_DOCS {
+            return None;
+        }
+        let docs = rest
+            .chunks_exact(9)
+            .map(|entry| {
+                let (code, digest) = entry.split_first()?;
+                Some((DocKind::from_code(*code)?, digest.try_into().ok()?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { owner, docs })
+    }
+}
+
+impl Serialize for CheckGroup {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.to_bytes())
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckGroup {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes = crate::friend::serde_bytes_vec::deserialize(d)?;
+        Self::from_bytes(&bytes).ok_or_else(|| serde::de::Error::custom("malformed check group"))
+    }
 }
 
 /// Published on the owner's topic after every change: "document `doc` of
@@ -226,6 +319,12 @@ pub struct Announcement {
     pub owner: AccountId,
     pub doc: DocKind,
     pub heads: Vec<Hash>,
+    /// The new changes themselves, when the document is public and they are
+    /// small: followers holding their dependencies apply them without a
+    /// pull. Verified like pulled changes; never present for friends-only
+    /// documents (the topic is readable by anyone who follows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<ChangeBatch>,
 }
 
 impl Announcement {
@@ -234,8 +333,15 @@ impl Announcement {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() > MAX_ANNOUNCEMENT_BYTES {
+            return None;
+        }
         let a: Announcement = cbor4ii::serde::from_slice(bytes).ok()?;
-        (a.heads.len() <= MAX_HEADS).then_some(a)
+        let inline_ok = match &a.changes {
+            None => true,
+            Some(batch) => a.doc.is_public() && batch.changes.len() <= MAX_INLINE_CHANGES,
+        };
+        (a.heads.len() <= MAX_HEADS && inline_ok).then_some(a)
     }
 }
 
@@ -344,6 +450,77 @@ mod tests {
         let (good, bad) = verify_batch(&owner.account.id(), DocKind::Profile, batch, |_, _| true);
         assert!(good.is_empty());
         assert!(bad[0].reason.contains("revoked"));
+    }
+
+    #[test]
+    fn check_groups_are_compact_and_parse_back() {
+        let owner = author(1).account.id();
+        let group = CheckGroup {
+            owner,
+            docs: vec![
+                (DocKind::Identity, [1; 8]),
+                (DocKind::Profile, [2; 8]),
+                (DocKind::Feed, [3; 8]),
+            ],
+        };
+        let wire =
+            cbor4ii::serde::to_vec(Vec::new(), &SyncRequest::Check(vec![group.clone()])).unwrap();
+        // 32-byte owner + 3 × 9 bytes, plus a few bytes of CBOR framing.
+        assert!(wire.len() <= 32 + 27 + 12, "{} bytes", wire.len());
+        let back: SyncRequest = cbor4ii::serde::from_slice(&wire).unwrap();
+        assert_eq!(back, SyncRequest::Check(vec![group.clone()]));
+
+        let bytes = group.to_bytes();
+        assert!(CheckGroup::from_bytes(&bytes[..bytes.len() - 1]).is_none());
+        let mut bad_kind = bytes.clone();
+        bad_kind[32] = 99;
+        assert!(CheckGroup::from_bytes(&bad_kind).is_none());
+        let mut too_many = owner.as_bytes().to_vec();
+        for _ in 0..=MAX_CHECK_DOCS {
+            too_many.extend_from_slice(&[2; 9]);
+        }
+        assert!(CheckGroup::from_bytes(&too_many).is_none());
+    }
+
+    #[test]
+    fn heads_digest_ignores_order_but_not_content() {
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        assert_eq!(heads_digest(&[a, b]), heads_digest(&[b, a]));
+        assert_ne!(heads_digest(&[a]), heads_digest(&[a, b]));
+        assert_ne!(heads_digest(&[]), heads_digest(&[a]));
+    }
+
+    #[test]
+    fn inline_changes_only_for_public_documents() {
+        let owner = author(1);
+        let mut doc = Doc::new(&owner.device.id());
+        let (c, s) = signed_edit(&owner, &mut doc, "name", "Ada");
+        let mut batch = ChangeBatch::default();
+        batch.push(c.bytes, s, &owner.cert);
+        let public = Announcement {
+            owner: owner.account.id(),
+            doc: DocKind::Profile,
+            heads: doc.heads(),
+            changes: Some(batch.clone()),
+        };
+        assert_eq!(
+            Announcement::from_bytes(&public.to_bytes()),
+            Some(public.clone())
+        );
+        let private = Announcement {
+            doc: DocKind::ProfilePrivate,
+            ..public.clone()
+        };
+        assert_eq!(Announcement::from_bytes(&private.to_bytes()), None);
+        let heads_only = Announcement {
+            changes: None,
+            ..public
+        };
+        assert_eq!(
+            Announcement::from_bytes(&heads_only.to_bytes()),
+            Some(heads_only.clone())
+        );
+        assert!(Announcement::from_bytes(&vec![0xa0; MAX_ANNOUNCEMENT_BYTES + 1]).is_none());
     }
 
     #[test]

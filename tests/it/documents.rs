@@ -353,3 +353,81 @@ async fn an_ex_friend_is_denied_friends_only_data() {
         "the ex-friend got the new value"
     );
 }
+
+async fn status(node: &Node) -> kith_node::node::Status {
+    node.status().await.expect("status")
+}
+
+#[tokio::test]
+async fn a_public_edit_arrives_inline_without_a_pull() {
+    let (a, b) = (
+        TestNode::spawn().await.unwrap(),
+        TestNode::spawn().await.unwrap(),
+    );
+    befriend(&a, &b).await;
+    let a_id = a.node.account();
+    for round in 0..3 {
+        let value = format!("Alice {round}");
+        a.node
+            .set_field("name".into(), value.clone(), Visibility::Public)
+            .await
+            .unwrap();
+        assert!(
+            until(&b.node, |n| has(n, a_id, "name", value.clone())).await,
+            "b never saw {value}"
+        );
+    }
+    // The first edits may race the friends' first pulls; the later ones
+    // ride in the announcement itself.
+    assert!(
+        status(&b.node).await.changes_inline >= 1,
+        "no edit arrived inline"
+    );
+}
+
+#[tokio::test]
+async fn reconnecting_with_nothing_changed_pulls_nothing() {
+    let (a, b) = (
+        TestNode::spawn().await.unwrap(),
+        TestNode::spawn().await.unwrap(),
+    );
+    befriend(&a, &b).await;
+    let (a_id, b_id) = (a.node.account(), b.node.account());
+    a.node
+        .set_field("name".into(), "Alice".into(), Visibility::Friends)
+        .await
+        .unwrap();
+    b.node
+        .set_field("name".into(), "Bob".into(), Visibility::Friends)
+        .await
+        .unwrap();
+    assert!(until(&b.node, |n| has(n, a_id, "name", "Alice".into())).await);
+    assert!(until(&a.node, |n| has(n, b_id, "name", "Bob".into())).await);
+
+    let b = b.restart().await.unwrap();
+    let served_before = status(&a.node).await.pulls_served;
+    b.node.connect(a.addr.clone()).await.unwrap();
+    assert!(
+        until(&b.node, |n| async move {
+            n.status().await.is_ok_and(|s| s.friends_online == 1)
+        })
+        .await
+    );
+    // A public edit each way: once both arrive (inline), the reconnect's
+    // checks were answered long before, on the same connection.
+    a.node
+        .set_field("bio".into(), "back".into(), Visibility::Public)
+        .await
+        .unwrap();
+    b.node
+        .set_field("bio".into(), "here".into(), Visibility::Public)
+        .await
+        .unwrap();
+    assert!(until(&b.node, |n| has(n, a_id, "bio", "back".into())).await);
+    assert!(until(&a.node, |n| has(n, b_id, "bio", "here".into())).await);
+    assert_eq!(
+        status(&a.node).await.pulls_served,
+        served_before,
+        "a reconnect with nothing changed should need checks only, no pulls"
+    );
+}

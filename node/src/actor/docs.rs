@@ -5,9 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use kith_crdt::{Doc, DocError, DocKind, profile};
 use kith_keys::{AccountId, DeviceId, sign::Context};
-use kith_protocol::sync::{ChangeBatch, change_payload, verify_batch};
+use kith_protocol::sync::{ChangeBatch, MAX_INLINE_CHANGES, change_payload, verify_batch};
 
-use super::NodeActor;
+use super::{
+    NodeActor,
+    gossip::{Reannounce, inline_batch},
+};
 use crate::{
     events::Event,
     node::NodeError,
@@ -140,7 +143,9 @@ impl NodeActor {
                 return Err(e.into());
             }
         }
-        self.announce(me, kind, heads);
+        let mut batch = ChangeBatch::default();
+        batch.push(change.bytes, signature, &self.identity.cert);
+        self.announce(me, kind, heads, inline_batch(kind, batch));
         self.emit(Event::DocUpdated {
             owner: me,
             doc: kind.as_str().into(),
@@ -156,6 +161,7 @@ impl NodeActor {
         owner: AccountId,
         kind: DocKind,
         batch: ChangeBatch,
+        reannounce: Reannounce,
     ) -> Result<bool, NodeError> {
         let revocations = self.revocations_of(&owner);
         let own_identity = owner == self.identity.account() && kind == DocKind::Identity;
@@ -193,6 +199,12 @@ impl NodeActor {
             .iter()
             .map(|v| (v.change.hash, v.cert.clone(), v.signature))
             .collect();
+        let mut relayed = ChangeBatch::default();
+        if reannounce == Reannounce::Yes && kind.is_public() {
+            for v in fresh.iter().take(MAX_INLINE_CHANGES + 1) {
+                relayed.push(v.change.bytes.clone(), v.signature, &v.cert);
+            }
+        }
         if let Err(e) = doc.apply(fresh.into_iter().map(|v| v.change).collect()) {
             tracing::warn!(%owner, doc = %kind, error = %e, "could not apply verified changes");
             return Ok(false);
@@ -213,7 +225,9 @@ impl NodeActor {
             fields: changed_fields(&before, &after),
         });
         // Tell others who follow this account that a fresh copy is here.
-        self.announce(owner, kind, heads);
+        if reannounce == Reannounce::Yes {
+            self.announce(owner, kind, heads, inline_batch(kind, relayed));
+        }
         if own_identity {
             self.note_identity_changes(&devices_before);
         }

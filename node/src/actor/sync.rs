@@ -9,23 +9,29 @@ use std::{
 use kith_crdt::{DocKind, friends};
 use kith_keys::AccountId;
 use kith_protocol::sync::{
-    self, Announcement, ChangeBatch, MAX_HEADS, MAX_SYNC_ITEMS, MAX_SYNC_RESPONSE_BYTES, PullItem,
-    PullOutcome, PullResult, SyncRequest, SyncResponse, may_read,
+    ChangeBatch, CheckGroup, MAX_CHECK_DOCS, MAX_HEADS, MAX_SYNC_ITEMS, MAX_SYNC_RESPONSE_BYTES,
+    PullItem, PullOutcome, PullResult, SyncRequest, SyncResponse, heads_digest, may_read,
 };
-use libp2p::{PeerId, gossipsub, request_response, request_response::OutboundRequestId};
+use libp2p::{PeerId, request_response, request_response::OutboundRequestId};
 
-use super::NodeActor;
+use super::{NodeActor, gossip::Reannounce};
 
 /// A pull that was denied while we believe we may read is retried once after this.
 pub const DENIED_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 type DocRef = (AccountId, DocKind);
 
+/// Most owners named in one check request (each with up to
+/// [`MAX_CHECK_DOCS`] documents: about 90 bytes per owner).
+pub const MAX_CHECK_GROUPS: usize = 256;
+
 /// The actor's replication state.
 #[derive(Debug, Default)]
 pub(super) struct Replication {
     /// Pulls in flight: request → (peer, documents asked for).
     inflight: HashMap<OutboundRequestId, (PeerId, Vec<DocRef>)>,
+    /// Checks in flight: request → (peer, documents of each group in order).
+    checks: HashMap<OutboundRequestId, (PeerId, Vec<Vec<DocRef>>)>,
     /// (peer, document) pairs being pulled; another pull waits for the answer.
     pulling: HashSet<(PeerId, DocRef)>,
     /// Pairs to pull again when the current pull ends (news arrived meanwhile).
@@ -33,11 +39,15 @@ pub(super) struct Replication {
     /// Pulls to retry at a time.
     retries: Vec<(Instant, PeerId, DocRef)>,
     retried: HashMap<(PeerId, DocRef), Instant>,
-    subscribed: HashSet<AccountId>,
+    pub(super) subscribed: HashSet<AccountId>,
     /// Pulls refused under the serving rule.
     pub denied: u64,
     /// Received changes that failed verification.
     pub rejected: u64,
+    /// Documents answered in pulls.
+    pub served: u64,
+    /// Changes applied from announcements without a pull.
+    pub inline: u64,
 }
 
 impl NodeActor {
@@ -90,15 +100,79 @@ impl NodeActor {
             .chunks(MAX_SYNC_ITEMS)
             .zip(asked.chunks(MAX_SYNC_ITEMS))
         {
-            let request = SyncRequest {
-                items: chunk.to_vec(),
-            };
+            let request = SyncRequest::Pull(chunk.to_vec());
             let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
             self.replication.inflight.insert(id, (peer, asked.to_vec()));
         }
     }
 
-    /// A peer proved its account: pull what it may have for us.
+    /// Ask `peer` which of `docs` differ from its copies (a few bytes per
+    /// document); the answer starts a pull of those alone.
+    fn check(&mut self, peer: PeerId, docs: Vec<DocRef>) {
+        let mut groups: Vec<(CheckGroup, Vec<DocRef>)> = Vec::new();
+        for (owner, kind) in docs {
+            // No copy here is as good as an untouched one: every document
+            // starts from the shared genesis change.
+            let digest = heads_digest(
+                &self
+                    .doc_mut(&owner, kind)
+                    .map(|d| d.heads())
+                    .unwrap_or_else(|| vec![kith_crdt::genesis_hash()]),
+            );
+            match groups.last_mut() {
+                Some((group, refs))
+                    if group.owner == owner && group.docs.len() < MAX_CHECK_DOCS =>
+                {
+                    group.docs.push((kind, digest));
+                    refs.push((owner, kind));
+                }
+                _ => groups.push((
+                    CheckGroup {
+                        owner,
+                        docs: vec![(kind, digest)],
+                    },
+                    vec![(owner, kind)],
+                )),
+            }
+        }
+        for chunk in groups.chunks(MAX_CHECK_GROUPS) {
+            let (request, refs): (Vec<CheckGroup>, Vec<Vec<DocRef>>) =
+                chunk.iter().cloned().unzip();
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_request(&peer, SyncRequest::Check(request));
+            self.replication.checks.insert(id, (peer, refs));
+        }
+    }
+
+    /// Which of the checked documents to pull: those whose bit is set.
+    fn handle_check_response(
+        &mut self,
+        peer: PeerId,
+        request_id: OutboundRequestId,
+        masks: Vec<u8>,
+    ) {
+        let Some((_, groups)) = self.replication.checks.remove(&request_id) else {
+            return;
+        };
+        let differing: Vec<DocRef> = groups
+            .iter()
+            .zip(masks.iter().chain(std::iter::repeat(&u8::MAX)))
+            .flat_map(|(refs, mask)| {
+                refs.iter()
+                    .enumerate()
+                    .filter(move |(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, doc)| *doc)
+            })
+            .collect();
+        if !differing.is_empty() {
+            self.pull(peer, differing);
+        }
+    }
+
+    /// A peer proved its account: check, then pull, what it may have for us.
     pub(super) fn pull_on_connect(&mut self, peer: PeerId, account: AccountId) {
         self.update_subscriptions(Some(account));
         let me = self.identity.account();
@@ -112,12 +186,9 @@ impl NodeActor {
         }
         // A friend may hold fresher copies of other friends' documents (relay).
         for friend in self.my_friends().into_iter().filter(|f| *f != account) {
-            if docs.len() + DocKind::ALL.len() > MAX_SYNC_ITEMS {
-                break;
-            }
             docs.extend(DocKind::ALL.into_iter().map(|k| (friend, k)));
         }
-        self.pull(peer, docs);
+        self.check(peer, docs);
     }
 
     pub(super) fn handle_sync_event(
@@ -134,7 +205,12 @@ impl NodeActor {
                     },
                 ..
             } => {
-                let response = self.serve(peer, request);
+                let response = match request {
+                    SyncRequest::Pull(items) => SyncResponse::Pull(self.serve(peer, items)),
+                    SyncRequest::Check(groups) => {
+                        SyncResponse::Check(self.serve_check(peer, groups))
+                    }
+                };
                 let _ = self
                     .swarm
                     .behaviour_mut()
@@ -149,9 +225,10 @@ impl NodeActor {
                         response,
                     },
                 ..
-            } => {
-                self.handle_sync_response(peer, request_id, response);
-            }
+            } => match response {
+                SyncResponse::Pull(results) => self.handle_sync_response(peer, request_id, results),
+                SyncResponse::Check(masks) => self.handle_check_response(peer, request_id, masks),
+            },
             E::OutboundFailure {
                 request_id,
                 error,
@@ -159,6 +236,7 @@ impl NodeActor {
                 ..
             } => {
                 tracing::debug!(%peer, %error, "pull failed");
+                self.replication.checks.remove(&request_id);
                 self.finish_pull(request_id);
             }
             E::InboundFailure { peer, error, .. } => {
@@ -168,20 +246,62 @@ impl NodeActor {
         }
     }
 
+    /// Who is asking, for the serving rule: `None` for a stranger, and for
+    /// a revoked device (public documents only).
+    fn requester(&mut self, peer: &PeerId) -> Option<AccountId> {
+        let account = self.peers.get(peer).and_then(|p| p.account)?;
+        match crate::net::device_of(peer) {
+            Some(device) if self.is_revoked(&account, &device) => None,
+            _ => Some(account),
+        }
+    }
+
+    fn allowed(&mut self, requester: Option<&AccountId>, owner: &AccountId, kind: DocKind) -> bool {
+        let owner_friends = match self.doc_ref(owner, DocKind::Friends) {
+            Some(doc) => friends::accounts(doc),
+            None => Vec::new(),
+        };
+        match requester {
+            Some(r) => may_read(kind, owner, r, &owner_friends),
+            None => kind.is_public(),
+        }
+    }
+
+    /// Answer a check: a document is worth pulling if our copy's heads
+    /// differ, or if the requester may not read it (the pull then says so;
+    /// a digest is never compared for a document the requester may not read).
+    fn serve_check(&mut self, peer: PeerId, groups: Vec<CheckGroup>) -> Vec<u8> {
+        let requester = self.requester(&peer);
+        let mut masks = Vec::new();
+        for group in groups.into_iter().take(MAX_CHECK_GROUPS) {
+            let mut mask = 0u8;
+            for (i, (kind, digest)) in group.docs.iter().enumerate() {
+                let differs = if !self.allowed(requester.as_ref(), &group.owner, *kind) {
+                    true
+                } else {
+                    match self.doc_mut(&group.owner, *kind) {
+                        Some(doc) => heads_digest(&doc.heads()) != *digest,
+                        None => false,
+                    }
+                };
+                if differs {
+                    mask |= 1 << i;
+                }
+            }
+            masks.push(mask);
+        }
+        masks
+    }
+
     /// Answer a pull under the serving rule: public documents to anyone,
     /// the rest only to the owner's devices and the owner's friends.
-    fn serve(&mut self, peer: PeerId, request: SyncRequest) -> SyncResponse {
-        let mut requester = self.peers.get(&peer).and_then(|p| p.account);
-        // A revoked device counts as a stranger: public documents only.
-        if let (Some(account), Some(device)) = (requester, crate::net::device_of(&peer))
-            && self.is_revoked(&account, &device)
-        {
-            requester = None;
-        }
+    fn serve(&mut self, peer: PeerId, request: Vec<PullItem>) -> Vec<PullResult> {
+        let requester = self.requester(&peer);
         let mut budget = MAX_SYNC_RESPONSE_BYTES as usize * 3 / 4;
         let mut items = Vec::new();
-        for item in request.items.into_iter().take(MAX_SYNC_ITEMS) {
+        for item in request.into_iter().take(MAX_SYNC_ITEMS) {
             let outcome = self.serve_item(requester.as_ref(), &item, &mut budget);
+            self.replication.served += 1;
             if matches!(outcome, PullOutcome::Denied) {
                 self.replication.denied += 1;
                 tracing::info!(%peer, owner = %item.owner, doc = %item.doc, "denied a pull (not a friend of the owner)");
@@ -192,7 +312,7 @@ impl NodeActor {
                 outcome,
             });
         }
-        SyncResponse { items }
+        items
     }
 
     fn serve_item(
@@ -201,15 +321,7 @@ impl NodeActor {
         item: &PullItem,
         budget: &mut usize,
     ) -> PullOutcome {
-        let owner_friends = match self.doc_ref(&item.owner, DocKind::Friends) {
-            Some(doc) => friends::accounts(doc),
-            None => Vec::new(),
-        };
-        let allowed = match requester {
-            Some(r) => may_read(item.doc, &item.owner, r, &owner_friends),
-            None => item.doc.is_public(),
-        };
-        if !allowed {
+        if !self.allowed(requester, &item.owner, item.doc) {
             return PullOutcome::Denied;
         }
         let Some(doc) = self.doc_mut(&item.owner, item.doc) else {
@@ -248,7 +360,7 @@ impl NodeActor {
         &mut self,
         peer: PeerId,
         request_id: OutboundRequestId,
-        response: SyncResponse,
+        response: Vec<PullResult>,
     ) {
         let asked = self
             .replication
@@ -258,20 +370,21 @@ impl NodeActor {
             .unwrap_or_default();
         let peer_account = self.peers.get(&peer).and_then(|p| p.account);
         let mut pull_again = Vec::new();
-        for result in response.items {
+        for result in response {
             if !asked.contains(&(result.owner, result.doc)) {
                 tracing::debug!(%peer, "ignoring an unasked-for document in a pull response");
                 continue;
             }
             match result.outcome {
                 PullOutcome::Changes { heads, batch, more } => {
-                    let applied = match self.apply_remote(result.owner, result.doc, batch) {
-                        Ok(applied) => applied,
-                        Err(e) => {
-                            tracing::error!(error = %e, "storing pulled changes failed");
-                            continue;
-                        }
-                    };
+                    let applied =
+                        match self.apply_remote(result.owner, result.doc, batch, Reannounce::Yes) {
+                            Ok(applied) => applied,
+                            Err(e) => {
+                                tracing::error!(error = %e, "storing pulled changes failed");
+                                continue;
+                            }
+                        };
                     // `more` is followed only while it brings something new, so
                     // a server that never finishes cannot keep us pulling.
                     if more && applied {
@@ -346,87 +459,9 @@ impl NodeActor {
             .retried
             .retain(|_, t| now.duration_since(*t) < DENIED_RETRY_AFTER * 10);
     }
-
-    /// Tell followers of `owner` that this node now has these heads.
-    pub(super) fn announce(
-        &mut self,
-        owner: AccountId,
-        kind: DocKind,
-        heads: Vec<kith_crdt::Hash>,
-    ) {
-        let announcement = Announcement {
-            owner,
-            doc: kind,
-            heads: cap(heads),
-        };
-        let topic = gossipsub::IdentTopic::new(sync::topic(&owner));
-        if let Err(e) = self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(topic, announcement.to_bytes())
-        {
-            tracing::debug!(%owner, doc = %kind, error = %e, "announcement not published (no peers follow yet)");
-        }
-    }
-
-    pub(super) fn handle_gossip_event(&mut self, event: gossipsub::Event) {
-        let gossipsub::Event::Message {
-            propagation_source,
-            message,
-            ..
-        } = event
-        else {
-            return;
-        };
-        let Some(announcement) = Announcement::from_bytes(&message.data) else {
-            tracing::debug!(peer = %propagation_source, "ignoring a malformed announcement");
-            return;
-        };
-        if message.topic != gossipsub::IdentTopic::new(sync::topic(&announcement.owner)).hash() {
-            tracing::debug!(peer = %propagation_source, "announcement on the wrong topic");
-            return;
-        }
-        if !self
-            .wanted_kinds(&announcement.owner)
-            .contains(&announcement.doc)
-        {
-            return;
-        }
-        let news = match self.doc_mut(&announcement.owner, announcement.doc) {
-            Some(doc) => announcement.heads.iter().any(|h| !doc.has_change(h)),
-            None => true,
-        };
-        if news {
-            let doc = (announcement.owner, announcement.doc);
-            self.pull(propagation_source, vec![doc]);
-            if let Some(origin) = message
-                .source
-                .filter(|o| *o != propagation_source && self.swarm.is_connected(o))
-            {
-                self.pull(origin, vec![doc]);
-            }
-        }
-    }
-
-    /// Follow our own topic, our friends', and those of peers we meet.
-    pub(super) fn update_subscriptions(&mut self, also: Option<AccountId>) {
-        let mut wanted: HashSet<AccountId> = self.my_friends().into_iter().collect();
-        wanted.insert(self.identity.account());
-        wanted.extend(also);
-        wanted.extend(self.replication.subscribed.iter().copied());
-        for account in wanted {
-            if self.replication.subscribed.insert(account) {
-                let topic = gossipsub::IdentTopic::new(sync::topic(&account));
-                if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic) {
-                    tracing::warn!(%account, error = %e, "cannot follow an account's announcements");
-                }
-            }
-        }
-    }
 }
 
-fn cap(mut heads: Vec<kith_crdt::Hash>) -> Vec<kith_crdt::Hash> {
+pub(super) fn cap(mut heads: Vec<kith_crdt::Hash>) -> Vec<kith_crdt::Hash> {
     heads.truncate(MAX_HEADS);
     heads
 }

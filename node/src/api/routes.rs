@@ -34,6 +34,12 @@ pub struct StatusJson {
     /// Received document changes that failed verification.
     #[serde(default)]
     pub changes_rejected: u64,
+    /// Documents this node answered pulls for.
+    #[serde(default)]
+    pub pulls_served: u64,
+    /// Changes applied straight from announcements, without a pull.
+    #[serde(default)]
+    pub changes_inline: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,6 +69,8 @@ impl From<Status> for StatusJson {
             handshakes_dropped: s.handshakes_dropped,
             pulls_denied: s.pulls_denied,
             changes_rejected: s.changes_rejected,
+            pulls_served: s.pulls_served,
+            changes_inline: s.changes_inline,
         }
     }
 }

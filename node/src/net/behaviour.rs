@@ -17,9 +17,10 @@ pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/kith/kad/1.0.0");
 /// Identify protocol version string: peers with another one are not Kith nodes.
 pub const IDENTIFY_PROTOCOL: &str = "/kith/id/1.0.0";
 
-/// Largest gossipsub message, in bytes. Announcements are small; bulk data
+/// Largest gossipsub message, in bytes: the largest announcement plus
+/// gossipsub's own framing (source, sequence number, signature). Bulk data
 /// goes over the sync protocol.
-pub const MAX_GOSSIP_BYTES: usize = 64 * 1024;
+pub const MAX_GOSSIP_BYTES: usize = sync::MAX_ANNOUNCEMENT_BYTES + 1024;
 
 /// Gossipsub's per-connection send queue, in messages. libp2p's default
 /// (5,000) preallocates about 600 KB per connection; what a full queue drops

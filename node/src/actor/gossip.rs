@@ -1,0 +1,146 @@
+//! Gossip on the actor side: announcing new heads on an account's topic
+//! (with small public changes inline), and acting on others' announcements.
+
+use std::collections::HashSet;
+
+use kith_crdt::{DocKind, Hash, ParsedChange, friends};
+use kith_keys::AccountId;
+use kith_protocol::sync::{
+    self, Announcement, ChangeBatch, MAX_ANNOUNCEMENT_BYTES, MAX_INLINE_BYTES, MAX_INLINE_CHANGES,
+};
+use libp2p::gossipsub;
+
+use super::{NodeActor, sync::cap};
+
+/// Whether applying remote changes should be announced again: yes after a
+/// pull (followers may not have heard of them), no after an inline
+/// announcement (gossipsub already floods that to every follower).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reannounce {
+    Yes,
+    No,
+}
+
+/// The changes worth carrying inline: only for public documents (anyone may
+/// follow the topic), and only while small.
+pub(super) fn inline_batch(kind: DocKind, batch: ChangeBatch) -> Option<ChangeBatch> {
+    let fits = batch.changes.len() <= MAX_INLINE_CHANGES && batch.size() <= MAX_INLINE_BYTES;
+    (kind.is_public() && fits && !batch.changes.is_empty()).then_some(batch)
+}
+
+impl NodeActor {
+    /// Tell followers of `owner` that this node now has these heads, with
+    /// the changes themselves when `inline` is given.
+    pub(super) fn announce(
+        &mut self,
+        owner: AccountId,
+        kind: DocKind,
+        heads: Vec<Hash>,
+        inline: Option<ChangeBatch>,
+    ) {
+        let mut announcement = Announcement {
+            owner,
+            doc: kind,
+            heads: cap(heads),
+            changes: inline,
+        };
+        let mut bytes = announcement.to_bytes();
+        if bytes.len() > MAX_ANNOUNCEMENT_BYTES {
+            announcement.changes = None;
+            bytes = announcement.to_bytes();
+        }
+        let topic = gossipsub::IdentTopic::new(sync::topic(&owner));
+        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
+            tracing::debug!(%owner, doc = %kind, error = %e, "announcement not published (no peers follow yet)");
+        }
+    }
+
+    pub(super) fn handle_gossip_event(&mut self, event: gossipsub::Event) {
+        let gossipsub::Event::Message {
+            propagation_source,
+            message,
+            ..
+        } = event
+        else {
+            return;
+        };
+        let Some(announcement) = Announcement::from_bytes(&message.data) else {
+            tracing::debug!(peer = %propagation_source, "ignoring a malformed announcement");
+            return;
+        };
+        if message.topic != gossipsub::IdentTopic::new(sync::topic(&announcement.owner)).hash() {
+            tracing::debug!(peer = %propagation_source, "announcement on the wrong topic");
+            return;
+        }
+        let (owner, kind) = (announcement.owner, announcement.doc);
+        if !self.wanted_kinds(&owner).contains(&kind) {
+            return;
+        }
+        if let Some(batch) = announcement.changes
+            && self.applies_cleanly(&owner, kind, &batch)
+        {
+            let count = batch.changes.len() as u64;
+            match self.apply_remote(owner, kind, batch, Reannounce::No) {
+                Ok(true) => self.replication.inline += count,
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "storing announced changes failed"),
+            }
+        }
+        let news = match self.doc_mut(&owner, kind) {
+            Some(doc) => announcement.heads.iter().any(|h| !doc.has_change(h)),
+            None => true,
+        };
+        if news {
+            self.pull(propagation_source, vec![(owner, kind)]);
+            if let Some(origin) = message
+                .source
+                .filter(|o| *o != propagation_source && self.swarm.is_connected(o))
+            {
+                self.pull(origin, vec![(owner, kind)]);
+            }
+        }
+    }
+
+    /// Whether every dependency of the inline changes is already here or
+    /// among them; otherwise they would wait in Automerge's queue, and a
+    /// pull (which sends everything missing) is the better path.
+    fn applies_cleanly(&mut self, owner: &AccountId, kind: DocKind, batch: &ChangeBatch) -> bool {
+        let parsed: Option<Vec<ParsedChange>> = batch
+            .changes
+            .iter()
+            .map(|c| ParsedChange::parse(c.bytes.clone()).ok())
+            .collect();
+        let Some(parsed) = parsed else {
+            return false;
+        };
+        let inline: HashSet<Hash> = parsed.iter().map(|c| c.hash).collect();
+        let genesis = kith_crdt::genesis_hash();
+        // No copy here yet is an untouched document: the genesis change only.
+        let mut doc = self.doc_mut(owner, kind);
+        parsed.iter().flat_map(|c| &c.deps).all(|dep| {
+            inline.contains(dep)
+                || match doc.as_deref_mut() {
+                    Some(doc) => doc.has_change(dep),
+                    None => *dep == genesis,
+                }
+        })
+    }
+
+    /// Follow our own topic, our friends', and those of peers we meet.
+    pub(super) fn update_subscriptions(&mut self, also: Option<AccountId>) {
+        let mut wanted: HashSet<AccountId> = friends::accounts(self.docs.own(DocKind::Friends))
+            .into_iter()
+            .collect();
+        wanted.insert(self.identity.account());
+        wanted.extend(also);
+        wanted.extend(self.replication.subscribed.iter().copied());
+        for account in wanted {
+            if self.replication.subscribed.insert(account) {
+                let topic = gossipsub::IdentTopic::new(sync::topic(&account));
+                if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic) {
+                    tracing::warn!(%account, error = %e, "cannot follow an account's announcements");
+                }
+            }
+        }
+    }
+}
