@@ -1,5 +1,6 @@
 //! B9: how many nodes one machine runs: N in-process nodes in a friend ring,
-//! still converging (an edit of each node reaches its ring neighbour).
+//! still converging (an edit of each node reaches its ring neighbour), as
+//! DHT clients (`dht_server = false`) or as DHT servers.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,7 @@ use kith_tests::TestNode;
 
 use crate::report::Row;
 
-pub async fn run(nodes: usize) -> anyhow::Result<Vec<Row>> {
+pub async fn run(nodes: usize, dht_server: bool) -> anyhow::Result<Vec<Row>> {
     let rss = || {
         std::fs::read_to_string("/proc/self/status")
             .unwrap_or_default()
@@ -20,7 +21,11 @@ pub async fn run(nodes: usize) -> anyhow::Result<Vec<Row>> {
     let before = rss();
     let mut ring = Vec::new();
     for _ in 0..nodes {
-        ring.push(TestNode::spawn().await?);
+        ring.push(if dht_server {
+            TestNode::spawn().await?
+        } else {
+            TestNode::spawn_dht_client().await?
+        });
     }
     for i in 0..nodes {
         let next = (i + 1) % nodes;
@@ -54,13 +59,24 @@ pub async fn run(nodes: usize) -> anyhow::Result<Vec<Row>> {
         }
     }
     let gib = (rss() - before) / 1024.0 / 1024.0;
+    let mut connections = 0;
+    for node in &ring {
+        connections += node.node.status().await.map(|s| s.peers.len()).unwrap_or(0);
+    }
     for node in ring {
         node.stop().await;
     }
     Ok(vec![Row::alone(
         "B9",
         &format!(
-            "{nodes} nodes in one process, friend ring: converged {converged}/{nodes}, {gib:.2} GiB"
+            "{nodes} nodes ({}) in one process, friend ring: converged {converged}/{nodes}, {gib:.2} GiB ({:.0} KiB and {:.1} connections per node)",
+            if dht_server {
+                "DHT servers"
+            } else {
+                "DHT clients"
+            },
+            gib * 1024.0 * 1024.0 / nodes as f64,
+            connections as f64 / nodes as f64,
         ),
         nodes as f64,
         "nodes",

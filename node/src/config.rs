@@ -18,6 +18,9 @@ pub struct Config {
     pub bootstrap: Vec<Multiaddr>,
     /// Find peers on the local network with mDNS.
     pub mdns: bool,
+    /// Serve the Kademlia DHT (answer others' lookups, hold their records).
+    /// A node that does not still looks up and publishes through servers.
+    pub dht_server: bool,
     /// Loopback address of the local HTTP API.
     pub api: SocketAddr,
 }
@@ -31,6 +34,7 @@ impl Default for Config {
             ],
             bootstrap: Vec::new(),
             mdns: true,
+            dht_server: true,
             api: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }

@@ -104,6 +104,7 @@ impl Daemon {
             listen: config.listen.clone(),
             bootstrap: config.bootstrap.clone(),
             mdns: config.mdns,
+            dht_server: config.dht_server,
             bridges_dir: home.root().join("bridges"),
             max_pending_incoming: kith_protocol::limits::MAX_PENDING_INCOMING,
         };

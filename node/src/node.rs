@@ -31,6 +31,8 @@ pub struct NodeOptions {
     pub listen: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
     pub mdns: bool,
+    /// Serve the Kademlia DHT (else use it as a client only).
+    pub dht_server: bool,
     /// Where bridge configurations and their private state live.
     pub bridges_dir: std::path::PathBuf,
     /// Most incoming friend requests waiting for a decision
@@ -260,7 +262,10 @@ impl Node {
     pub async fn spawn(
         options: NodeOptions,
     ) -> Result<(Node, tokio::task::JoinHandle<()>), NodeError> {
-        let settings = SwarmSettings { mdns: options.mdns };
+        let settings = SwarmSettings {
+            mdns: options.mdns,
+            dht_server: options.dht_server,
+        };
         let mut swarm = build_swarm(&options.identity.device_key, &settings)
             .map_err(|e| NodeError::Network(e.to_string()))?;
         let mut listeners = Vec::new();

@@ -21,6 +21,7 @@ pub struct TestNode {
     task: tokio::task::JoinHandle<()>,
     identity: Identity,
     dir: tempfile::TempDir,
+    dht_server: bool,
 }
 
 impl TestNode {
@@ -36,6 +37,20 @@ impl TestNode {
             identity,
             tempfile::tempdir()?,
             kith_protocol::limits::MAX_PENDING_INCOMING,
+            true,
+        )
+        .await
+    }
+
+    /// A node with a fresh account that uses the DHT as a client only
+    /// (`dht_server = false`).
+    pub async fn spawn_dht_client() -> anyhow::Result<TestNode> {
+        let identity = Identity::generate("test", kith_node::unix_now())?;
+        Self::start(
+            identity,
+            tempfile::tempdir()?,
+            kith_protocol::limits::MAX_PENDING_INCOMING,
+            false,
         )
         .await
     }
@@ -43,17 +58,23 @@ impl TestNode {
     /// A node whose pending-request queue holds at most `cap` requests.
     pub async fn with_pending_cap(cap: usize) -> anyhow::Result<TestNode> {
         let identity = Identity::generate("test", kith_node::unix_now())?;
-        Self::start(identity, tempfile::tempdir()?, cap).await
+        Self::start(identity, tempfile::tempdir()?, cap, true).await
     }
 
     /// Stop this node and start it again on the same store and identity
     /// (a restart, as after a reboot). Its listen port changes.
     pub async fn restart(self) -> anyhow::Result<TestNode> {
-        let identity = self.identity.clone();
+        let (identity, dht_server) = (self.identity.clone(), self.dht_server);
         let dir = self.dir;
         self.node.shutdown().await;
         let _ = self.task.await;
-        Self::start(identity, dir, kith_protocol::limits::MAX_PENDING_INCOMING).await
+        Self::start(
+            identity,
+            dir,
+            kith_protocol::limits::MAX_PENDING_INCOMING,
+            dht_server,
+        )
+        .await
     }
 
     /// Where this node keeps its store (for tests that inspect the bytes).
@@ -68,7 +89,13 @@ impl TestNode {
 
     /// Start a node on a directory whose store a test has prepared.
     pub async fn start_in(identity: Identity, dir: tempfile::TempDir) -> anyhow::Result<TestNode> {
-        Self::start(identity, dir, kith_protocol::limits::MAX_PENDING_INCOMING).await
+        Self::start(
+            identity,
+            dir,
+            kith_protocol::limits::MAX_PENDING_INCOMING,
+            true,
+        )
+        .await
     }
 
     /// Stop this node, run `meanwhile` while it is down, then start it again.
@@ -77,18 +104,25 @@ impl TestNode {
         F: FnOnce() -> Fut,
         Fut: Future<Output = ()>,
     {
-        let identity = self.identity.clone();
+        let (identity, dht_server) = (self.identity.clone(), self.dht_server);
         let dir = self.dir;
         self.node.shutdown().await;
         let _ = self.task.await;
         meanwhile().await;
-        Self::start(identity, dir, kith_protocol::limits::MAX_PENDING_INCOMING).await
+        Self::start(
+            identity,
+            dir,
+            kith_protocol::limits::MAX_PENDING_INCOMING,
+            dht_server,
+        )
+        .await
     }
 
     async fn start(
         identity: Identity,
         dir: tempfile::TempDir,
         max_pending_incoming: usize,
+        dht_server: bool,
     ) -> anyhow::Result<TestNode> {
         let store = Store::open(&dir.path().join("db"))?;
         let options = NodeOptions {
@@ -99,6 +133,7 @@ impl TestNode {
             mdns: false,
             bridges_dir: dir.path().join("bridges"),
             max_pending_incoming,
+            dht_server,
         };
         let (node, task) = Node::spawn(options).await?;
         let addr = node
@@ -113,6 +148,7 @@ impl TestNode {
             task,
             identity,
             dir,
+            dht_server,
         })
     }
 

@@ -48,6 +48,7 @@ impl NodeActor {
     /// A connection came up: answer the `connect` that asked for it, if any.
     pub(super) fn dial_succeeded(&mut self, id: ConnectionId, peer: PeerId) {
         if let Some((addr, reply)) = self.pending_dials.remove(&id) {
+            self.peers.introduce(&peer);
             let _ = reply.send(device_of(&peer).ok_or_else(|| not_a_device(&addr)));
         }
     }

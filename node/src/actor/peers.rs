@@ -25,6 +25,9 @@ pub(super) struct Peer {
     /// What the peer says it listens on (identify), for dialling it again.
     pub listen_addrs: Vec<Multiaddr>,
     pub connections: u32,
+    /// Reached through an explicit `connect` (not the DHT or mDNS): a
+    /// stranger we follow and whose public documents we keep.
+    pub introduced: bool,
 }
 
 #[derive(Debug, Default)]
@@ -41,6 +44,7 @@ impl Peers {
             addr,
             listen_addrs: Vec::new(),
             connections: 0,
+            introduced: false,
         });
         entry.connections += 1;
     }
@@ -57,6 +61,12 @@ impl Peers {
                 true
             }
             None => false,
+        }
+    }
+
+    pub fn introduce(&mut self, peer: &PeerId) {
+        if let Some(entry) = self.connected.get_mut(peer) {
+            entry.introduced = true;
         }
     }
 

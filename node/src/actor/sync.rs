@@ -173,9 +173,17 @@ impl NodeActor {
     }
 
     /// A peer proved its account: check, then pull, what it may have for us.
+    /// Strangers met through the DHT or mDNS are left alone: following
+    /// every peer a lookup touches would replicate the whole network.
     pub(super) fn pull_on_connect(&mut self, peer: PeerId, account: AccountId) {
-        self.update_subscriptions(Some(account));
         let me = self.identity.account();
+        let followed = account == me
+            || friends::is_friend(self.docs.own(DocKind::Friends), &account)
+            || self.peers.get(&peer).is_some_and(|p| p.introduced);
+        if !followed {
+            return;
+        }
+        self.update_subscriptions(Some(account));
         let mut docs: Vec<DocRef> = self
             .wanted_kinds(&account)
             .into_iter()

@@ -83,6 +83,7 @@ impl Behaviour {
         key: &Keypair,
         relay_client: relay::client::Behaviour,
         enable_mdns: bool,
+        dht_server: bool,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let peer_id = key.public().to_peer_id();
 
@@ -133,9 +134,13 @@ impl Behaviour {
         };
         let record_store = kad::store::MemoryStore::with_config(peer_id, store_config);
         let mut kad = kad::Behaviour::with_config(peer_id, record_store, kad_config);
-        // Serve the DHT even before AutoNAT confirms we are reachable: on a
-        // LAN or loopback there is no one else to confirm it.
-        kad.set_mode(Some(kad::Mode::Server));
+        // Serve the DHT (if configured) even before AutoNAT confirms we are
+        // reachable: on a LAN or loopback there is no one else to confirm it.
+        kad.set_mode(Some(if dht_server {
+            kad::Mode::Server
+        } else {
+            kad::Mode::Client
+        }));
 
         let gossipsub_config = gossipsub::ConfigBuilder::default()
             .max_transmit_size(MAX_GOSSIP_BYTES)

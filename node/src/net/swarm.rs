@@ -14,6 +14,7 @@ pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct SwarmSettings {
     pub mdns: bool,
+    pub dht_server: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +32,7 @@ pub fn build_swarm(
 ) -> Result<Swarm<Behaviour>, BuildError> {
     let mut seed = *device.seed();
     let keypair = Keypair::ed25519_from_bytes(&mut seed).map_err(build_err)?;
-    let mdns = settings.mdns;
+    let (mdns, dht_server) = (settings.mdns, settings.dht_server);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -45,7 +46,7 @@ pub fn build_swarm(
         .map_err(build_err)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(build_err)?
-        .with_behaviour(|key, relay_client| Behaviour::new(key, relay_client, mdns))
+        .with_behaviour(|key, relay_client| Behaviour::new(key, relay_client, mdns, dht_server))
         .map_err(build_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
