@@ -76,6 +76,29 @@ impl Doc {
         self.inner.save()
     }
 
+    /// The whole document, compacted, for sending; unlike [`Doc::save`] it
+    /// leaves the incremental-save point where it was.
+    pub fn snapshot(&mut self) -> Vec<u8> {
+        self.inner.document().save()
+    }
+
+    /// Merge in another copy of this document (loaded from a peer's
+    /// snapshot). Done on a copy first, kept only if that succeeds.
+    pub fn merge(&mut self, other: &mut Doc) -> Result<(), DocError> {
+        let mut trial = self.inner.clone();
+        let other = &mut other.inner;
+        guarded(move || trial.merge(other).map(|_| trial))?
+            .map(|trial| self.inner = trial)
+            .map_err(DocError::from)
+    }
+
+    /// The actor id (author device) of a change this document holds.
+    pub fn change_actor(&mut self, hash: &Hash) -> Option<Vec<u8>> {
+        self.inner
+            .get_change_by_hash(&ChangeHash(*hash))
+            .map(|c| c.actor_id().to_bytes().to_vec())
+    }
+
     /// The changes since the last `save` or `save_incremental`.
     pub fn save_incremental(&mut self) -> Vec<u8> {
         self.inner.save_incremental()

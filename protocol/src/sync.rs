@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use kith_crdt::{DocKind, Hash, ParsedChange};
+use kith_crdt::{Doc, DocKind, Hash, ParsedChange};
 use kith_keys::{
     AccountId, DeviceCert, DeviceId, Signature,
     sign::{Context, Payload},
@@ -102,6 +102,98 @@ impl ChangeBatch {
     }
 }
 
+/// Signatures over changes named by hash, with their authors' certificates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeSignatures {
+    pub certs: Vec<DeviceCert>,
+    pub changes: Vec<HashSignature>,
+}
+
+/// One change's signature; `cert` indexes the certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HashSignature {
+    #[serde(with = "hash_bytes")]
+    pub hash: Hash,
+    #[serde(with = "kith_keys::sign::signature_bytes")]
+    pub signature: Signature,
+    pub cert: u16,
+}
+
+impl ChangeSignatures {
+    pub fn push(&mut self, hash: Hash, signature: Signature, cert: &DeviceCert) {
+        let index = match self.certs.iter().position(|c| c == cert) {
+            Some(i) => i,
+            None => {
+                self.certs.push(cert.clone());
+                self.certs.len() - 1
+            }
+        };
+        self.changes.push(HashSignature {
+            hash,
+            signature,
+            cert: u16::try_from(index).unwrap_or(u16::MAX),
+        });
+    }
+}
+
+mod hash_bytes {
+    use serde::{Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(hash: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(hash)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let bytes = crate::friend::serde_bytes_vec::deserialize(d)?;
+        bytes
+            .try_into()
+            .map_err(|_| D::Error::custom("a change hash is 32 bytes"))
+    }
+}
+
+/// Largest whole document accepted in a pull response, in bytes (compressed).
+pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// A server sends the whole document rather than its changes one by one
+/// when the requester lacks at least this many changes: one compressed
+/// document and a signature per head is far smaller than a signature per
+/// change.
+pub const DOCUMENT_AFTER_CHANGES: usize = 32;
+
+/// Check a whole document received from a peer: every head must carry a
+/// good signature of a device the owner certified and has not revoked for
+/// it. A head vouches for its ancestors (their hashes are in its bytes),
+/// so the heads' signatures cover the whole document. Returns the heads'
+/// signatures, to store beside it.
+pub fn verify_document(
+    owner: &AccountId,
+    doc: DocKind,
+    incoming: &mut Doc,
+    signed: &ChangeSignatures,
+    revoked: impl Fn(&DeviceId, &Hash) -> bool,
+) -> Result<Vec<(Hash, DeviceCert, Signature)>, String> {
+    let genesis = kith_crdt::genesis_hash();
+    let mut vouched = Vec::new();
+    for head in incoming.heads().into_iter().filter(|h| *h != genesis) {
+        let entry = signed
+            .changes
+            .iter()
+            .find(|s| s.hash == head)
+            .ok_or("a head of the document is not signed")?;
+        let cert = signed
+            .certs
+            .get(usize::from(entry.cert))
+            .ok_or("no such certificate in the document's signatures")?;
+        check_cert(owner, cert)?;
+        let actor = incoming
+            .change_actor(&head)
+            .ok_or("a head of the document is missing")?;
+        check_signed(owner, doc, cert, &actor, &head, &entry.signature, &revoked)?;
+        vouched.push((head, cert.clone(), entry.signature));
+    }
+    Ok(vouched)
+}
+
 /// A change that failed verification, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
@@ -115,6 +207,46 @@ pub struct Verified {
     pub change: ParsedChange,
     pub signature: Signature,
     pub cert: DeviceCert,
+}
+
+/// Whether `cert` is a certificate the owner issued that verifies.
+fn check_cert(owner: &AccountId, cert: &DeviceCert) -> Result<(), String> {
+    cert.verify().map_err(|e| format!("certificate: {e}"))?;
+    if cert.account != *owner {
+        return Err(format!(
+            "certificate is for account {}, not the owner",
+            cert.account
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the change `hash` written by `actor` carries a good signature of
+/// its author `cert`, who is not revoked for it.
+fn check_signed(
+    owner: &AccountId,
+    doc: DocKind,
+    cert: &DeviceCert,
+    actor: &[u8],
+    hash: &Hash,
+    signature: &Signature,
+    revoked: &impl Fn(&DeviceId, &Hash) -> bool,
+) -> Result<(), String> {
+    if actor != cert.device.as_bytes() {
+        return Err("the change's actor id is not the signing device".into());
+    }
+    let payload = change_payload(owner, doc, hash);
+    if cert
+        .device
+        .verify(Context::DocumentChange, &payload, signature)
+        .is_err()
+    {
+        return Err("signature does not verify".into());
+    }
+    if revoked(&cert.device, hash) {
+        return Err("the author device is revoked".into());
+    }
+    Ok(())
 }
 
 /// Check every change of `batch` for document `doc` of `owner`.
@@ -133,16 +265,9 @@ pub fn verify_batch(
             bad.push(reject("no such certificate in the batch".into()));
             continue;
         };
-        let cert_check = cert_ok.entry(usize::from(signed.cert)).or_insert_with(|| {
-            cert.verify().map_err(|e| format!("certificate: {e}"))?;
-            if cert.account != *owner {
-                return Err(format!(
-                    "certificate is for account {}, not the owner",
-                    cert.account
-                ));
-            }
-            Ok(())
-        });
+        let cert_check = cert_ok
+            .entry(usize::from(signed.cert))
+            .or_insert_with(|| check_cert(owner, cert));
         if let Err(reason) = cert_check {
             bad.push(reject(reason.clone()));
             continue;
@@ -154,23 +279,16 @@ pub fn verify_batch(
                 continue;
             }
         };
-        if change.actor.as_slice() != cert.device.as_bytes() {
-            bad.push(reject(
-                "the change's actor id is not the signing device".into(),
-            ));
-            continue;
-        }
-        let payload = change_payload(owner, doc, &change.hash);
-        if cert
-            .device
-            .verify(Context::DocumentChange, &payload, &signed.signature)
-            .is_err()
-        {
-            bad.push(reject("signature does not verify".into()));
-            continue;
-        }
-        if revoked(&cert.device, &change.hash) {
-            bad.push(reject("the author device is revoked".into()));
+        if let Err(reason) = check_signed(
+            owner,
+            doc,
+            cert,
+            &change.actor,
+            &change.hash,
+            &signed.signature,
+            &revoked,
+        ) {
+            bad.push(reject(reason));
             continue;
         }
         good.push(Verified {
@@ -216,6 +334,15 @@ pub enum PullOutcome {
         heads: Vec<Hash>,
         batch: ChangeBatch,
         more: bool,
+    },
+    /// The whole document, compressed, when the requester lacks much of it
+    /// (or the server holds some changes only as part of a signed whole):
+    /// `doc` is an Automerge document; `signed` signs each of its heads,
+    /// and each head vouches for all its ancestors through the hash chain.
+    Document {
+        #[serde(with = "crate::friend::serde_bytes_vec")]
+        doc: Vec<u8>,
+        signed: ChangeSignatures,
     },
     /// The requester may not read this document.
     Denied,
@@ -521,6 +648,83 @@ mod tests {
             Some(heads_only.clone())
         );
         assert!(Announcement::from_bytes(&vec![0xa0; MAX_ANNOUNCEMENT_BYTES + 1]).is_none());
+    }
+
+    #[test]
+    fn a_whole_document_verifies_by_its_signed_heads() {
+        let owner = author(1);
+        let mallory = author(2);
+        let mut doc = Doc::new(&owner.device.id());
+        let mut last = None;
+        for i in 0..40 {
+            last = Some(signed_edit(&owner, &mut doc, "bio", &format!("bio-{i}")));
+        }
+        let (head, signature) = last.unwrap();
+        let mut signed = ChangeSignatures::default();
+        signed.push(head.hash, signature, &owner.cert);
+        let bytes = doc.snapshot();
+        let load = || Doc::load(&bytes, &owner.device.id()).unwrap();
+        let vouched = verify_document(
+            &owner.account.id(),
+            DocKind::Profile,
+            &mut load(),
+            &signed,
+            |_, _| false,
+        )
+        .unwrap();
+        assert_eq!(vouched.len(), 1);
+        assert_eq!(vouched[0].0, head.hash);
+
+        // Signed for another document, by a revoked device, by no one.
+        assert!(
+            verify_document(
+                &owner.account.id(),
+                DocKind::Feed,
+                &mut load(),
+                &signed,
+                |_, _| false
+            )
+            .is_err()
+        );
+        assert!(
+            verify_document(
+                &owner.account.id(),
+                DocKind::Profile,
+                &mut load(),
+                &signed,
+                |_, _| true
+            )
+            .is_err()
+        );
+        let unsigned = ChangeSignatures::default();
+        assert!(
+            verify_document(
+                &owner.account.id(),
+                DocKind::Profile,
+                &mut load(),
+                &unsigned,
+                |_, _| false
+            )
+            .is_err()
+        );
+
+        // A forged change on top: its head is Mallory's, certified by
+        // another account, so the document is refused as a whole.
+        let mut forged = load();
+        let mut forged_as_mallory = Doc::load(&bytes, &mallory.device.id()).unwrap();
+        let (fake, fake_sig) = signed_edit(&mallory, &mut forged_as_mallory, "bio", "evil");
+        forged.apply(vec![fake.clone()]).unwrap();
+        let mut with_fake = signed.clone();
+        with_fake.push(fake.hash, fake_sig, &mallory.cert);
+        let reason = verify_document(
+            &owner.account.id(),
+            DocKind::Profile,
+            &mut forged,
+            &with_fake,
+            |_, _| false,
+        )
+        .unwrap_err();
+        assert!(reason.contains("not the owner"), "{reason}");
     }
 
     #[test]

@@ -431,3 +431,51 @@ async fn reconnecting_with_nothing_changed_pulls_nothing() {
         "a reconnect with nothing changed should need checks only, no pulls"
     );
 }
+
+#[tokio::test]
+async fn a_document_caught_up_whole_is_relayed_whole() {
+    // C holds A's first 90 edits. B gets all 100 as one signed document (it
+    // holds the middle changes only as vouched for by A's signed head);
+    // with A gone, C gets the last 10 from B, which has no signature for
+    // most of them and must send the whole document instead.
+    let (a, b, c) = (
+        TestNode::spawn().await.unwrap(),
+        TestNode::spawn().await.unwrap(),
+        TestNode::spawn().await.unwrap(),
+    );
+    befriend(&a, &c).await;
+    let a_id = a.node.account();
+    let a_node = a.node.clone();
+    let edit = move |i: usize| {
+        let node = a_node.clone();
+        async move {
+            node.set_field("bio".into(), format!("bio-{i}"), Visibility::Public)
+                .await
+                .unwrap()
+        }
+    };
+    for i in 1..=90 {
+        edit(i).await;
+    }
+    assert!(until(&c.node, |n| has(n, a_id, "bio", "bio-90".into())).await);
+    let b_ref = &b;
+    let c = c
+        .restart_stopped(|| async move {
+            for i in 91..=100 {
+                edit(i).await;
+            }
+            befriend(&a, b_ref).await;
+            assert!(
+                until(&b_ref.node, |n| has(n, a_id, "bio", "bio-100".into())).await,
+                "b did not catch up"
+            );
+            a.stop().await;
+        })
+        .await
+        .unwrap();
+    c.node.connect(b.addr.clone()).await.unwrap();
+    assert!(
+        until(&c.node, |n| has(n, a_id, "bio", "bio-100".into())).await,
+        "c did not get a's last edits through b"
+    );
+}

@@ -3,9 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use kith_crdt::Hash;
 use kith_crdt::{Doc, DocError, DocKind, profile};
 use kith_keys::{AccountId, DeviceId, sign::Context};
-use kith_protocol::sync::{ChangeBatch, MAX_INLINE_CHANGES, change_payload, verify_batch};
+use kith_protocol::sync::{
+    ChangeBatch, ChangeSignatures, MAX_DOCUMENT_BYTES, MAX_INLINE_CHANGES, change_payload,
+    verify_batch, verify_document,
+};
 
 use super::{
     NodeActor,
@@ -164,12 +168,6 @@ impl NodeActor {
         reannounce: Reannounce,
     ) -> Result<bool, NodeError> {
         let revocations = self.revocations_of(&owner);
-        let own_identity = owner == self.identity.account() && kind == DocKind::Identity;
-        let devices_before = if own_identity {
-            self.device_list()
-        } else {
-            Vec::new()
-        };
         let (good, bad) = verify_batch(&owner, kind, batch, |device, hash| {
             revocations
                 .iter()
@@ -179,11 +177,7 @@ impl NodeActor {
         for rejected in &bad {
             tracing::warn!(%owner, doc = %kind, reason = %rejected.reason, "rejected a document change");
         }
-        if owner != self.identity.account() && !self.docs.others.contains_key(&(owner, kind)) {
-            let doc = load(&self.store, &self.identity.device(), &owner, kind)
-                .unwrap_or_else(|| Doc::new(&self.identity.device()));
-            self.docs.others.insert((owner, kind), doc);
-        }
+        let remote = self.open_remote(owner, kind);
         let Some(doc) = self.doc_mut(&owner, kind) else {
             return Ok(false);
         };
@@ -194,7 +188,6 @@ impl NodeActor {
         if fresh.is_empty() {
             return Ok(false);
         }
-        let before = profile::fields(doc);
         let signatures: Vec<_> = fresh
             .iter()
             .map(|v| (v.change.hash, v.cert.clone(), v.signature))
@@ -209,12 +202,104 @@ impl NodeActor {
             tracing::warn!(%owner, doc = %kind, error = %e, "could not apply verified changes");
             return Ok(false);
         }
+        let announce = (reannounce == Reannounce::Yes).then(|| inline_batch(kind, relayed));
+        self.store_remote(remote, &signatures, announce)?;
+        Ok(true)
+    }
+
+    /// Verify and merge a whole document received from a peer (see
+    /// `PullOutcome::Document`). Returns its heads if it was valid.
+    pub(super) fn apply_document(
+        &mut self,
+        owner: AccountId,
+        kind: DocKind,
+        bytes: &[u8],
+        signed: &ChangeSignatures,
+    ) -> Result<Option<Vec<Hash>>, NodeError> {
+        let revocations = self.revocations_of(&owner);
+        let checked = if bytes.len() > MAX_DOCUMENT_BYTES {
+            Err(format!(
+                "a document of {} bytes is over the limit",
+                bytes.len()
+            ))
+        } else {
+            Doc::load(bytes, &self.identity.device())
+                .map_err(|e| e.to_string())
+                .and_then(|mut incoming| {
+                    let vouched = verify_document(&owner, kind, &mut incoming, signed, |d, h| {
+                        revocations.iter().any(|r| r.device == *d && !r.allows(h))
+                    })?;
+                    Ok((incoming, vouched))
+                })
+        };
+        let (mut incoming, vouched) = match checked {
+            Ok(ok) => ok,
+            Err(reason) => {
+                self.replication.rejected += 1;
+                tracing::warn!(%owner, doc = %kind, %reason, "rejected a document");
+                return Ok(None);
+            }
+        };
+        let heads = incoming.heads();
+        let remote = self.open_remote(owner, kind);
+        let Some(doc) = self.doc_mut(&owner, kind) else {
+            return Ok(None);
+        };
+        if heads.iter().all(|h| doc.has_change(h)) {
+            return Ok(Some(heads));
+        }
+        if let Err(e) = doc.merge(&mut incoming) {
+            tracing::warn!(%owner, doc = %kind, error = %e, "could not merge a verified document");
+            return Ok(None);
+        }
+        self.store_remote(remote, &vouched, Some(None))?;
+        Ok(Some(heads))
+    }
+
+    /// Before applying remote changes: load (or start) the copy, and note
+    /// what the tail of the apply compares against.
+    fn open_remote(&mut self, owner: AccountId, kind: DocKind) -> RemoteApply {
+        if owner != self.identity.account() && !self.docs.others.contains_key(&(owner, kind)) {
+            let doc = load(&self.store, &self.identity.device(), &owner, kind)
+                .unwrap_or_else(|| Doc::new(&self.identity.device()));
+            self.docs.others.insert((owner, kind), doc);
+        }
+        let own_identity = owner == self.identity.account() && kind == DocKind::Identity;
+        RemoteApply {
+            owner,
+            kind,
+            devices_before: own_identity.then(|| self.device_list()),
+            fields_before: self
+                .doc_ref(&owner, kind)
+                .map(profile::fields)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// After applying remote changes: store them with their signatures,
+    /// tell local listeners, and (if `announce`) tell followers, with the
+    /// given changes inline.
+    fn store_remote(
+        &mut self,
+        applied: RemoteApply,
+        signatures: &[(Hash, kith_keys::DeviceCert, kith_keys::Signature)],
+        announce: Option<Option<ChangeBatch>>,
+    ) -> Result<(), NodeError> {
+        let RemoteApply {
+            owner,
+            kind,
+            devices_before,
+            fields_before,
+        } = applied;
+        let Some(doc) = self.doc_mut(&owner, kind) else {
+            return Ok(());
+        };
         let incremental = doc.save_incremental();
         let after = profile::fields(doc);
         let heads = doc.heads();
         let count = self
             .store
-            .append_doc(&owner, kind, &incremental, &signatures)?;
+            .append_doc(&owner, kind, &incremental, signatures)?;
         if count > COMPACT_AFTER {
             self.compact(&owner, kind);
         }
@@ -222,16 +307,16 @@ impl NodeActor {
         self.emit(Event::DocUpdated {
             owner,
             doc: kind.as_str().into(),
-            fields: changed_fields(&before, &after),
+            fields: changed_fields(&fields_before, &after),
         });
         // Tell others who follow this account that a fresh copy is here.
-        if reannounce == Reannounce::Yes {
-            self.announce(owner, kind, heads, inline_batch(kind, relayed));
+        if let Some(inline) = announce {
+            self.announce(owner, kind, heads, inline);
         }
-        if own_identity {
-            self.note_identity_changes(&devices_before);
+        if let Some(before) = devices_before {
+            self.note_identity_changes(&before);
         }
-        Ok(true)
+        Ok(())
     }
 
     fn compact(&mut self, owner: &AccountId, kind: DocKind) {
@@ -243,6 +328,14 @@ impl NodeActor {
             tracing::error!(%owner, doc = %kind, error = %e, "compaction failed (the document is intact)");
         }
     }
+}
+
+/// What applying remote changes started from, for the shared tail.
+pub(super) struct RemoteApply {
+    owner: AccountId,
+    kind: DocKind,
+    devices_before: Option<Vec<crate::node::DeviceInfo>>,
+    fields_before: BTreeMap<String, String>,
 }
 
 fn limit_or_store(e: DocError) -> NodeError {

@@ -9,8 +9,9 @@ use std::{
 use kith_crdt::{DocKind, friends};
 use kith_keys::AccountId;
 use kith_protocol::sync::{
-    ChangeBatch, CheckGroup, MAX_CHECK_DOCS, MAX_HEADS, MAX_SYNC_ITEMS, MAX_SYNC_RESPONSE_BYTES,
-    PullItem, PullOutcome, PullResult, SyncRequest, SyncResponse, heads_digest, may_read,
+    ChangeBatch, ChangeSignatures, CheckGroup, DOCUMENT_AFTER_CHANGES, MAX_CHECK_DOCS,
+    MAX_DOCUMENT_BYTES, MAX_HEADS, MAX_SYNC_ITEMS, MAX_SYNC_RESPONSE_BYTES, PullItem, PullOutcome,
+    PullResult, SyncRequest, SyncResponse, heads_digest, may_read,
 };
 use libp2p::{PeerId, request_response, request_response::OutboundRequestId};
 
@@ -337,12 +338,22 @@ impl NodeActor {
         };
         let mut have: Vec<_> = item.heads.iter().take(MAX_HEADS).copied().collect();
         have.extend(item.since.iter().take(MAX_HEADS));
-        let changes = doc.changes_since(&have);
+        let genesis = kith_crdt::genesis_hash();
+        let changes: Vec<_> = doc
+            .changes_since(&have)
+            .into_iter()
+            .filter(|c| c.hash != genesis)
+            .collect();
         let heads = doc.heads();
+        if changes.len() >= DOCUMENT_AFTER_CHANGES
+            && let Some(whole) = self.whole_document(&item.owner, item.doc, budget)
+        {
+            return whole;
+        }
         let mut batch = ChangeBatch::default();
         let mut more = false;
-        let genesis = kith_crdt::genesis_hash();
-        for change in changes.into_iter().filter(|c| c.hash != genesis) {
+        let mut unsigned = false;
+        for change in changes {
             if change.bytes.len() + 300 > *budget {
                 more = true;
                 break;
@@ -355,13 +366,43 @@ impl NodeActor {
                     *budget -= change.bytes.len() + 72;
                     batch.push(change.bytes, signature, &cert);
                 }
-                Ok(None) => {
-                    tracing::warn!(owner = %item.owner, doc = %item.doc, "a change has no stored signature; not serving it")
-                }
+                // Held only as part of a whole document its heads vouch for.
+                Ok(None) => unsigned = true,
                 Err(e) => tracing::warn!(error = %e, "cannot read a change signature"),
             }
         }
+        if unsigned && let Some(whole) = self.whole_document(&item.owner, item.doc, budget) {
+            return whole;
+        }
         PullOutcome::Changes { heads, batch, more }
+    }
+
+    /// The whole document with its heads' signatures, if it fits the budget.
+    fn whole_document(
+        &mut self,
+        owner: &AccountId,
+        kind: DocKind,
+        budget: &mut usize,
+    ) -> Option<PullOutcome> {
+        let doc = self.doc_mut(owner, kind)?;
+        let bytes = doc.snapshot();
+        let heads = doc.heads();
+        if bytes.len() > MAX_DOCUMENT_BYTES || bytes.len() + 4096 > *budget {
+            return None;
+        }
+        let genesis = kith_crdt::genesis_hash();
+        let mut signed = ChangeSignatures::default();
+        for head in heads.into_iter().filter(|h| *h != genesis) {
+            match self.store.change_signature(owner, kind, &head) {
+                Ok(Some((cert, signature))) => signed.push(head, signature, &cert),
+                _ => {
+                    tracing::warn!(%owner, doc = %kind, "a head has no stored signature; not serving the whole document");
+                    return None;
+                }
+            }
+        }
+        *budget -= bytes.len() + 4096;
+        Some(PullOutcome::Document { doc: bytes, signed })
     }
 
     fn handle_sync_response(
@@ -404,6 +445,22 @@ impl NodeActor {
                             result.doc,
                             &cap(heads),
                         );
+                    }
+                }
+                PullOutcome::Document { doc, signed } => {
+                    match self.apply_document(result.owner, result.doc, &doc, &signed) {
+                        Ok(Some(heads)) => {
+                            if let Some(account) = peer_account {
+                                let _ = self.store.set_sync_since(
+                                    &account,
+                                    &result.owner,
+                                    result.doc,
+                                    &cap(heads),
+                                );
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(error = %e, "storing a pulled document failed"),
                     }
                 }
                 PullOutcome::Denied => self.schedule_retry(peer, (result.owner, result.doc)),
