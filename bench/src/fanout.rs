@@ -69,8 +69,10 @@ async fn kith_latencies(friends: usize, edits: usize) -> anyhow::Result<Vec<f64>
     let hub = TestNode::spawn().await?;
     let hub_id = hub.node.account();
     let mut leaves = Vec::new();
+    // The friends are DHT clients, so the topology is the anchor's star: in
+    // one process DHT servers would all connect to each other.
     for _ in 0..friends {
-        let leaf = TestNode::spawn().await?;
+        let leaf = TestNode::spawn_dht_client().await?;
         kith_tests::befriend(&hub, &leaf).await;
         leaves.push(leaf);
     }

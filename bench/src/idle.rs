@@ -35,17 +35,24 @@ async fn idle_rate(window: Duration) -> f64 {
     (loopback_bytes() - before) / window.as_secs_f64()
 }
 
+/// How long the nodes are left alone after befriending before the window
+/// opens: the first pulls, DHT publications and gossipsub's mesh building
+/// are over by then.
+const SETTLE: Duration = Duration::from_secs(8);
+
 pub async fn run(friends: usize, window: Duration) -> anyhow::Result<Vec<Row>> {
-    // Kith: a hub befriended by N nodes, all idle.
+    // Kith: a hub (a DHT server) befriended by N nodes, all idle. The friends
+    // are DHT clients: in one process, DHT servers would all connect to
+    // each other, which N friends on N machines do not.
     let rss_before = rss_kib();
     let hub = TestNode::spawn().await?;
     let mut leaves = Vec::new();
     for _ in 0..friends {
-        let leaf = TestNode::spawn().await?;
+        let leaf = TestNode::spawn_dht_client().await?;
         kith_tests::befriend(&hub, &leaf).await;
         leaves.push(leaf);
     }
-    tokio::time::sleep(Duration::from_secs(2)).await; // let the pulls after befriending finish
+    tokio::time::sleep(SETTLE).await;
     let kith_rss = (rss_kib() - rss_before) / (friends + 1) as f64;
     let kith_rate = idle_rate(window).await / friends as f64;
     for leaf in leaves {
@@ -62,7 +69,7 @@ pub async fn run(friends: usize, window: Duration) -> anyhow::Result<Vec<Row>> {
         let (_, task) = bare_swarm(Some(hub_addr.clone())).await?;
         tasks.push(task);
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(SETTLE).await;
     let bare_rss = (rss_kib() - rss_before).max(1.0) / (friends + 1) as f64;
     let bare_rate = idle_rate(window).await / friends as f64;
     for t in tasks {

@@ -118,8 +118,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if wants("B8") {
         record(
             idle::run(
-                if q { 5 } else { 50 },
-                Duration::from_secs(if q { 5 } else { 10 }),
+                if q { 5 } else { 150 },
+                Duration::from_secs(if q { 4 } else { 10 }),
             )
             .await?,
         );
