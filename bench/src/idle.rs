@@ -1,6 +1,7 @@
 //! B8: an idle node with N friends: resident memory and loopback bytes per
 //! second per friend, against bare libp2p swarms (TCP, Noise, Yamux, ping)
-//! with the same connections, in the same process and run.
+//! with the same connections, in the same run (each side in a fresh child
+//! process).
 
 use std::time::Duration;
 
@@ -40,47 +41,32 @@ async fn idle_rate(window: Duration) -> f64 {
 /// are over by then.
 const SETTLE: Duration = Duration::from_secs(8);
 
-pub async fn run(friends: usize, window: Duration) -> anyhow::Result<Vec<Row>> {
-    // Kith: a hub (a DHT server) befriended by N nodes, all idle. The friends
-    // are DHT clients: in one process, DHT servers would all connect to
-    // each other, which N friends on N machines do not.
-    let rss_before = rss_kib();
-    let hub = TestNode::spawn().await?;
-    let mut leaves = Vec::new();
-    for _ in 0..friends {
-        let leaf = TestNode::spawn_dht_client().await?;
-        kith_tests::befriend(&hub, &leaf).await;
-        leaves.push(leaf);
-    }
-    tokio::time::sleep(SETTLE).await;
-    let kith_rss = (rss_kib() - rss_before) / (friends + 1) as f64;
-    let kith_rate = idle_rate(window).await / friends as f64;
-    for leaf in leaves {
-        leaf.stop().await;
-    }
-    hub.stop().await;
+/// Which side of B8 a child process measures.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Side {
+    Kith,
+    Bare,
+}
 
-    // Anchor: bare swarms in the same star.
-    let rss_before = rss_kib();
-    let mut tasks = Vec::new();
-    let (hub_addr, hub_task) = bare_swarm(None).await?;
-    tasks.push(hub_task);
-    for _ in 0..friends {
-        let (_, task) = bare_swarm(Some(hub_addr.clone())).await?;
-        tasks.push(task);
-    }
-    tokio::time::sleep(SETTLE).await;
-    let bare_rss = (rss_kib() - rss_before).max(1.0) / (friends + 1) as f64;
-    let bare_rate = idle_rate(window).await / friends as f64;
-    for t in tasks {
-        t.abort();
-    }
+/// One side's figures, as a child process prints them.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Measured {
+    rss_kib_per_node: f64,
+    bytes_per_sec_per_friend: f64,
+}
+
+/// Each side runs in a fresh process of its own, so memory freed by one is
+/// not counted as reused by the other.
+pub async fn run(friends: usize, window: Duration) -> anyhow::Result<Vec<Row>> {
+    let kith = measure_in_child(Side::Kith, friends, window).await?;
+    let bare = measure_in_child(Side::Bare, friends, window).await?;
+    let kith_rate = kith.bytes_per_sec_per_friend;
     Ok(vec![
         Row::new(
             "B8",
             &format!("idle node with {friends} friends: resident memory per node"),
-            kith_rss,
-            bare_rss,
+            kith.rss_kib_per_node,
+            bare.rss_kib_per_node.max(1.0),
             "KiB",
             1.2,
             false,
@@ -93,12 +79,81 @@ pub async fn run(friends: usize, window: Duration) -> anyhow::Result<Vec<Row>> {
                 "idle node with {friends} friends: loopback traffic per friend (anchor >= 1 B/s)"
             ),
             kith_rate,
-            bare_rate.max(1.0),
+            bare.bytes_per_sec_per_friend.max(1.0),
             "B/s",
             "<= 100 B/s",
             kith_rate <= 100.0,
         ),
     ])
+}
+
+async fn measure_in_child(
+    side: Side,
+    friends: usize,
+    window: Duration,
+) -> anyhow::Result<Measured> {
+    let output = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("--idle-child")
+        .arg(match side {
+            Side::Kith => "kith",
+            Side::Bare => "bare",
+        })
+        .arg("--idle-friends")
+        .arg(friends.to_string())
+        .arg("--idle-window-secs")
+        .arg(window.as_secs().to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await?;
+    anyhow::ensure!(output.status.success(), "the B8 child process failed");
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// The child's side of [`run`]: build N friends around a hub, let them
+/// settle, measure, and print the figures as JSON on stdout.
+pub async fn child(side: Side, friends: usize, window: Duration) -> anyhow::Result<()> {
+    let rss_before = rss_kib();
+    let mut nodes = Vec::new();
+    let mut tasks = Vec::new();
+    match side {
+        Side::Kith => {
+            // A hub (a DHT server) befriended by N nodes, all idle. The
+            // friends are DHT clients: in one process, DHT servers would all
+            // connect to each other, which N friends on N machines do not.
+            let hub = TestNode::spawn().await?;
+            for _ in 0..friends {
+                let leaf = TestNode::spawn_dht_client().await?;
+                kith_tests::befriend(&hub, &leaf).await;
+                nodes.push(leaf);
+            }
+            nodes.push(hub);
+        }
+        Side::Bare => {
+            let (hub_addr, hub_task) = bare_swarm(None).await?;
+            tasks.push(hub_task);
+            for _ in 0..friends {
+                let (_, task) = bare_swarm(Some(hub_addr.clone())).await?;
+                tasks.push(task);
+            }
+        }
+    }
+    tokio::time::sleep(SETTLE).await;
+    let rss_kib_per_node = (rss_kib() - rss_before).max(0.0) / (friends + 1) as f64;
+    let bytes_per_sec_per_friend = idle_rate(window).await / friends as f64;
+    println!(
+        "{}",
+        serde_json::to_string(&Measured {
+            rss_kib_per_node,
+            bytes_per_sec_per_friend,
+        })?
+    );
+    for node in nodes {
+        node.stop().await;
+    }
+    for task in tasks {
+        task.abort();
+    }
+    Ok(())
 }
 
 async fn bare_swarm(

@@ -46,6 +46,13 @@ struct Args {
     /// Write the fan-out latency chart (SVG) here.
     #[arg(long, value_name = "FILE")]
     chart: Option<std::path::PathBuf>,
+    /// Measure one side of B8 in this process (used by B8 itself).
+    #[arg(long, hide = true, value_name = "SIDE")]
+    idle_child: Option<idle::Side>,
+    #[arg(long, hide = true, default_value_t = 5)]
+    idle_friends: usize,
+    #[arg(long, hide = true, default_value_t = 4)]
+    idle_window_secs: u64,
     /// Serve as the webhook bridge plugin on stdin/stdout (used by B10 when
     /// `kith-bridge-webhook` is not built next to this binary).
     #[arg(long, hide = true)]
@@ -66,6 +73,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(side) = args.idle_child {
+        return idle::child(
+            side,
+            args.idle_friends,
+            Duration::from_secs(args.idle_window_secs),
+        )
+        .await;
+    }
     let q = args.quick;
     let wants =
         |id: &str| args.only.is_empty() || args.only.iter().any(|o| o.eq_ignore_ascii_case(id));
