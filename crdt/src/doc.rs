@@ -16,6 +16,11 @@ pub type Hash = [u8; 32];
 #[derive(Debug, Clone)]
 pub struct Doc {
     inner: AutoCommit,
+    /// The heads at the last save or load: `save_incremental` writes what
+    /// came after. Kept here because Automerge's own cursor starts empty
+    /// after `load`, which would make the first save after a restart
+    /// write the whole document again.
+    saved: Vec<ChangeHash>,
 }
 
 /// The maps at the root of Kith's documents. Every document starts from the
@@ -60,6 +65,7 @@ impl Doc {
         let inner = genesis().unwrap_or_else(|_| AutoCommit::new());
         Doc {
             inner: inner.with_actor(ActorId::from(device.as_bytes())),
+            saved: Vec::new(),
         }
     }
 
@@ -68,12 +74,19 @@ impl Doc {
     pub fn load(bytes: &[u8], device: &DeviceId) -> Result<Self, DocError> {
         let inner =
             guarded(|| AutoCommit::load(bytes))??.with_actor(ActorId::from(device.as_bytes()));
-        Ok(Doc { inner })
+        let mut doc = Doc {
+            inner,
+            saved: Vec::new(),
+        };
+        doc.saved = doc.inner.get_heads();
+        Ok(doc)
     }
 
     /// The whole document, compacted.
     pub fn save(&mut self) -> Vec<u8> {
-        self.inner.save()
+        let bytes = self.inner.save();
+        self.saved = self.inner.get_heads();
+        bytes
     }
 
     /// The whole document, compacted, for sending; unlike [`Doc::save`] it
@@ -101,15 +114,19 @@ impl Doc {
 
     /// The changes since the last `save` or `save_incremental`.
     pub fn save_incremental(&mut self) -> Vec<u8> {
-        self.inner.save_incremental()
+        let bytes = self.inner.document().save_after(&self.saved);
+        self.saved = self.inner.get_heads();
+        bytes
     }
 
-    /// Append saved incremental bytes (from this node's own store).
+    /// Append saved incremental bytes (from this node's own store, so they
+    /// count as saved).
     pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {
         let mut trial = self.inner.clone();
-        guarded(move || trial.load_incremental(bytes).map(|_| trial))?
-            .map(|trial| self.inner = trial)
-            .map_err(DocError::from)
+        let loaded = guarded(move || trial.load_incremental(bytes).map(|_| trial))??;
+        self.inner = loaded;
+        self.saved = self.inner.get_heads();
+        Ok(())
     }
 
     pub fn heads(&mut self) -> Vec<Hash> {
@@ -207,4 +224,24 @@ impl Doc {
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, DocError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .map_err(|_| DocError::Corrupt("automerge panicked on this input".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_save_after_a_load_holds_only_the_new_change() {
+        let device = kith_keys::DeviceKey::from_seed(&[7; 32]).id();
+        let mut doc = Doc::new(&device);
+        for i in 0..200 {
+            crate::profile::set(&mut doc, "bio", &format!("bio-{i}")).unwrap();
+            doc.commit();
+        }
+        let mut loaded = Doc::load(&doc.save(), &device).unwrap();
+        crate::profile::set(&mut loaded, "bio", "after").unwrap();
+        let change = loaded.commit().unwrap();
+        assert_eq!(loaded.save_incremental(), change.bytes);
+        assert!(loaded.save_incremental().is_empty());
+    }
 }

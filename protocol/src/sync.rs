@@ -78,17 +78,11 @@ pub struct ChangeBatch {
 impl ChangeBatch {
     /// Add a change, sharing certificate entries between changes of one device.
     pub fn push(&mut self, bytes: Vec<u8>, signature: Signature, cert: &DeviceCert) {
-        let index = match self.certs.iter().position(|c| c == cert) {
-            Some(i) => i,
-            None => {
-                self.certs.push(cert.clone());
-                self.certs.len() - 1
-            }
-        };
+        let cert = cert_index(&mut self.certs, cert);
         self.changes.push(SignedChange {
             bytes,
             signature,
-            cert: u16::try_from(index).unwrap_or(u16::MAX),
+            cert,
         });
     }
 
@@ -121,19 +115,26 @@ pub struct HashSignature {
 
 impl ChangeSignatures {
     pub fn push(&mut self, hash: Hash, signature: Signature, cert: &DeviceCert) {
-        let index = match self.certs.iter().position(|c| c == cert) {
-            Some(i) => i,
-            None => {
-                self.certs.push(cert.clone());
-                self.certs.len() - 1
-            }
-        };
+        let cert = cert_index(&mut self.certs, cert);
         self.changes.push(HashSignature {
             hash,
             signature,
-            cert: u16::try_from(index).unwrap_or(u16::MAX),
+            cert,
         });
     }
+}
+
+/// The index of `cert` in `certs`, added if new: a device's certificate is
+/// sent once however many of its changes follow.
+fn cert_index(certs: &mut Vec<DeviceCert>, cert: &DeviceCert) -> u16 {
+    let index = match certs.iter().position(|c| c == cert) {
+        Some(i) => i,
+        None => {
+            certs.push(cert.clone());
+            certs.len() - 1
+        }
+    };
+    u16::try_from(index).unwrap_or(u16::MAX)
 }
 
 mod hash_bytes {

@@ -64,17 +64,7 @@ impl TestNode {
     /// Stop this node and start it again on the same store and identity
     /// (a restart, as after a reboot). Its listen port changes.
     pub async fn restart(self) -> anyhow::Result<TestNode> {
-        let (identity, dht_server) = (self.identity.clone(), self.dht_server);
-        let dir = self.dir;
-        self.node.shutdown().await;
-        let _ = self.task.await;
-        Self::start(
-            identity,
-            dir,
-            kith_protocol::limits::MAX_PENDING_INCOMING,
-            dht_server,
-        )
-        .await
+        self.restart_stopped(|| async {}).await
     }
 
     /// Where this node keeps its store (for tests that inspect the bytes).

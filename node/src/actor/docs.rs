@@ -44,6 +44,17 @@ fn load(store: &Store, device: &DeviceId, owner: &AccountId, kind: DocKind) -> O
             return None;
         }
     };
+    // Fast path: the snapshot and every incremental save in one load.
+    if let Some(snapshot) = &saved.snapshot {
+        let mut all = snapshot.clone();
+        for incremental in &saved.incrementals {
+            all.extend_from_slice(incremental);
+        }
+        if let Ok(doc) = Doc::load(&all, device) {
+            return Some(doc);
+        }
+    }
+    // Piece by piece, so a damaged piece is named and the rest kept.
     let mut doc = match saved.snapshot.as_deref().map(|s| Doc::load(s, device)) {
         Some(Ok(doc)) => doc,
         Some(Err(e)) => {
@@ -130,12 +141,16 @@ impl NodeActor {
         let incremental = doc.save_incremental();
         let after = profile::fields(doc);
         let heads = doc.heads();
-        let stored = self.store.append_doc(
-            &me,
-            kind,
-            &incremental,
-            &[(change.hash, self.identity.cert.clone(), signature)],
-        );
+        // The user is told "saved" only after this flush.
+        let stored = self
+            .store
+            .append_doc(
+                &me,
+                kind,
+                &incremental,
+                &[(change.hash, self.identity.cert.clone(), signature)],
+            )
+            .and_then(|count| self.store.flush().map(|()| count));
         match stored {
             Ok(count) if count > COMPACT_AFTER => self.compact(&me, kind),
             Ok(_) => {}
@@ -248,7 +263,14 @@ impl NodeActor {
         if heads.iter().all(|h| doc.has_change(h)) {
             return Ok(Some(heads));
         }
-        if let Err(e) = doc.merge(&mut incoming) {
+        // An untouched copy is replaced outright, and the received bytes
+        // become its stored snapshot: no change-by-change merge, and no
+        // uncompressed re-save of them all.
+        let untouched = doc.heads() == [kith_crdt::genesis_hash()];
+        if untouched {
+            *doc = incoming;
+            self.store.compact_doc(&owner, kind, bytes)?;
+        } else if let Err(e) = doc.merge(&mut incoming) {
             tracing::warn!(%owner, doc = %kind, error = %e, "could not merge a verified document");
             return Ok(None);
         }

@@ -36,7 +36,11 @@ pub struct StoredSignature {
 
 impl Store {
     /// Record new changes of a document: their signatures and authors'
-    /// certificates, then the incremental bytes; flushed before returning.
+    /// certificates, then the incremental bytes. Not flushed here: a local
+    /// edit is flushed by its caller before the user hears "saved"; a
+    /// friend's changes are left to sled's background flush (every 500 ms),
+    /// since losing them in a crash costs only a pull (sled's log recovers a
+    /// prefix, so the sync state that would skip them is lost with them).
     pub fn append_doc(
         &self,
         owner: &AccountId,
@@ -75,7 +79,6 @@ impl Store {
             incrementals.insert(incr_key, incremental)?;
             incrementals.scan_prefix(&key).count()
         };
-        self.flush()?;
         Ok(count)
     }
 
