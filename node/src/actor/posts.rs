@@ -1,7 +1,7 @@
 //! Posts and bridges on the actor side: writing posts into the feed, the
 //! durable outbox towards bridge plugins, and the bridges themselves.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use kith_crdt::{
     DocKind,
@@ -161,18 +161,36 @@ impl NodeActor {
     /// Hand every due, unfinished delivery to its bridge (a few per bridge at a time).
     pub(super) fn deliver_due(&mut self) {
         let now = unix_now();
-        let due = match self.store.unfinished_deliveries() {
-            Ok(d) => d,
-            Err(e) => return tracing::error!(error = %e, "cannot read the bridge outbox"),
+        let mut busy: HashMap<String, usize> = HashMap::new();
+        for (_, bridge) in &self.bridges.inflight {
+            *busy.entry(bridge.clone()).or_default() += 1;
+        }
+        // Once every bridge has its fill in flight, the rest of the outbox
+        // waits: reading it all after every answer would cost O(outbox²).
+        let saturated = |busy: &HashMap<String, usize>,
+                         running: &BTreeMap<String, BridgeHandle>| {
+            !running.is_empty()
+                && running
+                    .keys()
+                    .all(|b| busy.get(b).copied().unwrap_or(0) >= MAX_INFLIGHT_PER_BRIDGE)
         };
-        for delivery in due.into_iter().filter(|d| d.next_at <= now) {
+        if saturated(&busy, &self.bridges.running) {
+            return;
+        }
+        let store = self.store.clone();
+        for delivery in store.unfinished_deliveries() {
+            let delivery = match delivery {
+                Ok(d) => d,
+                Err(e) => return tracing::error!(error = %e, "cannot read the bridge outbox"),
+            };
+            if saturated(&busy, &self.bridges.running) {
+                break;
+            }
+            if delivery.next_at > now {
+                continue;
+            }
             let key = (delivery.post.clone(), delivery.bridge.clone());
-            let per_bridge = self
-                .bridges
-                .inflight
-                .iter()
-                .filter(|(_, b)| *b == delivery.bridge)
-                .count();
+            let per_bridge = busy.get(&delivery.bridge).copied().unwrap_or(0);
             if self.bridges.inflight.contains(&key) || per_bridge >= MAX_INFLIGHT_PER_BRIDGE {
                 continue;
             }
@@ -199,6 +217,7 @@ impl NodeActor {
                 continue;
             };
             self.bridges.inflight.insert(key);
+            *busy.entry(delivery.bridge.clone()).or_default() += 1;
             let internal = self.internal_tx.clone();
             tokio::spawn(async move {
                 let result = handle.call("publish", params).await;

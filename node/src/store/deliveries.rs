@@ -82,15 +82,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Deliveries not delivered or failed yet.
-    pub fn unfinished_deliveries(&self) -> Result<Vec<Delivery>, StoreError> {
-        let mut out = Vec::new();
-        for k in self.tree(Tree::DeliveriesUnfinished).iter().keys() {
-            if let Some(d) = self.get_json::<Delivery>(Tree::Deliveries, &k?)? {
-                out.push(d);
-            }
-        }
-        Ok(out)
+    /// Deliveries not delivered or failed yet, oldest post first, read as
+    /// the caller goes (it usually stops after a few per bridge).
+    pub fn unfinished_deliveries(&self) -> impl Iterator<Item = Result<Delivery, StoreError>> + '_ {
+        self.tree(Tree::DeliveriesUnfinished)
+            .iter()
+            .keys()
+            .filter_map(|k| match k {
+                Ok(k) => self.get_json::<Delivery>(Tree::Deliveries, &k).transpose(),
+                Err(e) => Some(Err(e.into())),
+            })
     }
 }
 
