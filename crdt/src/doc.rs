@@ -170,17 +170,18 @@ impl Doc {
             .map(|c| ParsedChange::from_change(&c))
     }
 
-    /// Apply changes that the caller has verified. Applied to a copy first
-    /// (automerge can panic on hostile input), kept only if that succeeds.
-    /// Changes whose dependencies are missing wait inside Automerge until
-    /// they arrive.
+    /// Apply changes that the caller has verified, in place (copying the
+    /// document first would cost as much as the document on every apply).
+    /// Automerge can panic on hostile input: the panic is caught and
+    /// reported, and the document may then be left part-way, so on any
+    /// error the caller reloads it from its store. Changes whose
+    /// dependencies are missing wait inside Automerge until they arrive.
     pub fn apply(&mut self, changes: Vec<ParsedChange>) -> Result<(), DocError> {
         let parsed: Result<Vec<Change>, DocError> =
             changes.into_iter().map(|c| c.into_change()).collect();
         let parsed = parsed?;
-        let mut trial = self.inner.clone();
-        let applied = guarded(move || trial.apply_changes(parsed).map(|()| trial))??;
-        self.inner = applied;
+        let inner = &mut self.inner;
+        guarded(move || inner.apply_changes(parsed))??;
         Ok(())
     }
 

@@ -455,6 +455,13 @@ pub struct Announcement {
     pub changes: Option<ChangeBatch>,
 }
 
+/// A gossip message's id: the first 20 bytes of SHA-256 over its bytes, so
+/// identical announcements from different relays are one message.
+pub fn announcement_id(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)[..20].to_vec()
+}
+
 impl Announcement {
     pub fn to_bytes(&self) -> Vec<u8> {
         cbor4ii::serde::to_vec(Vec::new(), self).unwrap_or_default()

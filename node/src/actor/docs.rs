@@ -121,7 +121,6 @@ impl NodeActor {
         edit: impl FnOnce(&mut Doc) -> Result<R, DocError>,
     ) -> Result<R, NodeError> {
         let me = self.identity.account();
-        let device = self.identity.device();
         let doc = self.docs.own_mut(kind);
         let before = profile::fields(doc);
         let result = match edit(doc) {
@@ -156,9 +155,7 @@ impl NodeActor {
             Ok(_) => {}
             Err(e) => {
                 // Not durable: drop the in-memory change too, so memory and disk agree.
-                if let Some(reloaded) = load(&self.store, &device, &me, kind) {
-                    *self.docs.own_mut(kind) = reloaded;
-                }
+                self.reload(me, kind);
                 return Err(e.into());
             }
         }
@@ -215,6 +212,7 @@ impl NodeActor {
         }
         if let Err(e) = doc.apply(fresh.into_iter().map(|v| v.change).collect()) {
             tracing::warn!(%owner, doc = %kind, error = %e, "could not apply verified changes");
+            self.reload(owner, kind);
             return Ok(false);
         }
         let announce = (reannounce == Reannounce::Yes).then(|| inline_batch(kind, relayed));
@@ -339,6 +337,19 @@ impl NodeActor {
             self.note_identity_changes(&before);
         }
         Ok(())
+    }
+
+    /// Back to the stored state of a document (after a failed apply left
+    /// the copy in memory part-way).
+    fn reload(&mut self, owner: AccountId, kind: DocKind) {
+        let device = self.identity.device();
+        if owner == self.identity.account() {
+            *self.docs.own_mut(kind) =
+                load(&self.store, &device, &owner, kind).unwrap_or_else(|| Doc::new(&device));
+        } else {
+            // Loaded again from the store on next use.
+            self.docs.others.remove(&(owner, kind));
+        }
     }
 
     fn compact(&mut self, owner: &AccountId, kind: DocKind) {

@@ -91,13 +91,8 @@ impl NodeActor {
             None => true,
         };
         if news {
+            // Unsigned gossip names no origin: pull from who forwarded it.
             self.pull(propagation_source, vec![(owner, kind)]);
-            if let Some(origin) = message
-                .source
-                .filter(|o| *o != propagation_source && self.swarm.is_connected(o))
-            {
-                self.pull(origin, vec![(owner, kind)]);
-            }
         }
     }
 

@@ -142,15 +142,22 @@ impl Behaviour {
             kad::Mode::Client
         }));
 
+        // Announcements are not signed by gossipsub: rust-libp2p verifies a
+        // signed message on every duplicate copy before de-duplicating it,
+        // and what needs authenticity (inline changes) carries Kith's own
+        // signatures, verified once, after de-duplication. A message's id is
+        // a hash of its bytes, so the same announcement relayed by several
+        // nodes is one message.
         let gossipsub_config = gossipsub::ConfigBuilder::default()
             .max_transmit_size(MAX_GOSSIP_BYTES)
             .connection_handler_queue_len(GOSSIP_QUEUE_LEN)
-            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validation_mode(gossipsub::ValidationMode::Anonymous)
+            .message_id_fn(|message| {
+                gossipsub::MessageId::from(sync::announcement_id(&message.data))
+            })
             .build()?;
-        let gossipsub = gossipsub::Behaviour::new(
-            gossipsub::MessageAuthenticity::Signed(key.clone()),
-            gossipsub_config,
-        )?;
+        let gossipsub =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossipsub_config)?;
 
         let mdns = if enable_mdns {
             Some(mdns::tokio::Behaviour::new(
