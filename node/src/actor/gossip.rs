@@ -91,8 +91,11 @@ impl NodeActor {
             None => true,
         };
         if news {
-            // Unsigned gossip names no origin: pull from who forwarded it.
-            self.pull(propagation_source, vec![(owner, kind)]);
+            // The owner's own device, when connected, holds everything and
+            // serves us; a forwarder may be a stranger who follows only the
+            // owner's public documents.
+            let source = self.peer_of_account(&owner).unwrap_or(propagation_source);
+            self.pull(source, vec![(owner, kind)]);
         }
     }
 
