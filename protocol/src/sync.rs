@@ -106,7 +106,7 @@ pub struct ChangeSignatures {
 /// One change's signature; `cert` indexes the certificates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HashSignature {
-    #[serde(with = "hash_bytes")]
+    #[serde(with = "bytes32")]
     pub hash: Hash,
     #[serde(with = "kith_keys::sign::signature_bytes")]
     pub signature: Signature,
@@ -137,7 +137,7 @@ fn cert_index(certs: &mut Vec<DeviceCert>, cert: &DeviceCert) -> u16 {
     u16::try_from(index).unwrap_or(u16::MAX)
 }
 
-mod hash_bytes {
+mod bytes32 {
     use serde::{Deserializer, Serializer, de::Error as _};
 
     pub fn serialize<S: Serializer>(hash: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
@@ -447,6 +447,11 @@ pub struct Announcement {
     pub owner: AccountId,
     pub doc: DocKind,
     pub heads: Vec<Hash>,
+    /// The device announcing (its public key): followers may pull from it,
+    /// and a relay's announcement differs from the author's, so gossip's
+    /// content-hash de-duplication never swallows it.
+    #[serde(with = "bytes32")]
+    pub by: [u8; 32],
     /// The new changes themselves, when the document is public and they are
     /// small: followers holding their dependencies apply them without a
     /// pull. Verified like pulled changes; never present for friends-only
@@ -636,6 +641,7 @@ mod tests {
             owner: owner.account.id(),
             doc: DocKind::Profile,
             heads: doc.heads(),
+            by: *owner.device.id().as_bytes(),
             changes: Some(batch.clone()),
         };
         assert_eq!(

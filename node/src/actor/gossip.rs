@@ -42,6 +42,7 @@ impl NodeActor {
             owner,
             doc: kind,
             heads: cap(heads),
+            by: *self.identity.device().as_bytes(),
             changes: inline,
         };
         let mut bytes = announcement.to_bytes();
@@ -92,9 +93,17 @@ impl NodeActor {
         };
         if news {
             // The owner's own device, when connected, holds everything and
-            // serves us; a forwarder may be a stranger who follows only the
-            // owner's public documents.
-            let source = self.peer_of_account(&owner).unwrap_or(propagation_source);
+            // serves us; next the announcing device, which holds these
+            // heads; last the forwarder, who may be a stranger following
+            // only the owner's public documents.
+            let announcer = kith_keys::DeviceId::from_bytes(announcement.by)
+                .ok()
+                .map(|d| crate::net::peer_of(&d))
+                .filter(|p| self.swarm.is_connected(p));
+            let source = self
+                .peer_of_account(&owner)
+                .or(announcer)
+                .unwrap_or(propagation_source);
             self.pull(source, vec![(owner, kind)]);
         }
     }
