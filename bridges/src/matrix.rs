@@ -19,20 +19,20 @@ pub struct Matrix {
     client: Option<reqwest::blocking::Client>,
 }
 
-/// Percent-encode a path segment (room ids hold `!` and `:`).
-fn segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 impl Matrix {
+    /// `homeserver/_matrix/client/v3/<segments>`, each segment
+    /// percent-encoded (room and user ids hold `!`, `:` and `@`).
+    fn endpoint(&self, segments: &[&str]) -> Result<reqwest::Url, RpcError> {
+        let mut url = reqwest::Url::parse(&self.homeserver)
+            .map_err(|e| error(PERMANENT, format!("homeserver URL: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|()| error(PERMANENT, "the homeserver URL cannot take a path"))?
+            .pop_if_empty()
+            .extend(["_matrix", "client", "v3"])
+            .extend(segments);
+        Ok(url)
+    }
+
     fn send(
         &self,
         request: reqwest::blocking::RequestBuilder,
@@ -97,12 +97,8 @@ impl Bridge for Matrix {
     }
 
     fn publish(&mut self, post: Publish) -> Result<Published, RpcError> {
-        let url = format!(
-            "{}/_matrix/client/v3/rooms/{}/send/m.room.message/{}",
-            self.homeserver,
-            segment(&self.room),
-            segment(&format!("kith-{}", post.post))
-        );
+        let txn = format!("kith-{}", post.post);
+        let url = self.endpoint(&["rooms", &self.room, "send", "m.room.message", &txn])?;
         let body = serde_json::json!({ "msgtype": "m.text", "body": post.text });
         let answer = self.send(self.client()?.put(url).json(&body), "sending the message")?;
         let event = answer["event_id"]
@@ -119,21 +115,14 @@ impl Bridge for Matrix {
             return Ok(());
         };
         let whoami = self.send(
-            self.client()?.get(format!(
-                "{}/_matrix/client/v3/account/whoami",
-                self.homeserver
-            )),
+            self.client()?.get(self.endpoint(&["account", "whoami"])?),
             "who am I",
         )?;
         let user = whoami["user_id"]
             .as_str()
             .ok_or_else(|| error(TRANSIENT, "whoami has no user id"))?
             .to_string();
-        let url = format!(
-            "{}/_matrix/client/v3/profile/{}/displayname",
-            self.homeserver,
-            segment(&user)
-        );
+        let url = self.endpoint(&["profile", &user, "displayname"])?;
         self.send(
             self.client()?
                 .put(url)

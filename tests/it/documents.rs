@@ -430,6 +430,26 @@ async fn reconnecting_with_nothing_changed_pulls_nothing() {
         served_before,
         "a reconnect with nothing changed should need checks only, no pulls"
     );
+
+    // One friends-only edit while b is down: the reconnect's check finds
+    // exactly that document, and one document is pulled.
+    let a_node = a.node.clone();
+    let b = b
+        .restart_stopped(|| async move {
+            a_node
+                .set_field("phone".into(), "123".into(), Visibility::Friends)
+                .await
+                .unwrap();
+        })
+        .await
+        .unwrap();
+    let served_before = status(&a.node).await.pulls_served;
+    b.node.connect(a.addr.clone()).await.unwrap();
+    assert!(
+        until(&b.node, |n| has(n, a_id, "phone", "123".into())).await,
+        "the check missed the changed document"
+    );
+    assert_eq!(status(&a.node).await.pulls_served, served_before + 1);
 }
 
 #[tokio::test]

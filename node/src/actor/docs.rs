@@ -1,7 +1,7 @@
 //! Documents on the actor side: the open copies, local edits (commit, sign,
 //! store, announce) and remote changes (verify, apply, store).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use kith_crdt::Hash;
 use kith_crdt::{Doc, DocError, DocKind, profile};
@@ -13,7 +13,7 @@ use kith_protocol::sync::{
 
 use super::{
     NodeActor,
-    gossip::{Reannounce, inline_batch},
+    gossip::{Origin, inline_batch},
 };
 use crate::{
     events::Event,
@@ -177,7 +177,7 @@ impl NodeActor {
         owner: AccountId,
         kind: DocKind,
         batch: ChangeBatch,
-        reannounce: Reannounce,
+        origin: Origin,
     ) -> Result<bool, NodeError> {
         let revocations = self.revocations_of(&owner);
         let (good, bad) = verify_batch(&owner, kind, batch, |device, hash| {
@@ -200,13 +200,23 @@ impl NodeActor {
         if fresh.is_empty() {
             return Ok(false);
         }
+        if origin == Origin::Gossip {
+            let hashes: HashSet<Hash> = fresh.iter().map(|v| v.change.hash).collect();
+            let complete = fresh
+                .iter()
+                .flat_map(|v| &v.change.deps)
+                .all(|dep| hashes.contains(dep) || doc.has_change(dep));
+            if !complete {
+                return Ok(false);
+            }
+        }
         let signatures: Vec<_> = fresh
             .iter()
             .map(|v| (v.change.hash, v.cert.clone(), v.signature))
             .collect();
         let mut relayed = ChangeBatch::default();
-        if reannounce == Reannounce::Yes && kind.is_public() {
-            for v in fresh.iter().take(MAX_INLINE_CHANGES + 1) {
+        if origin == Origin::Pull && kind.is_public() && fresh.len() <= MAX_INLINE_CHANGES {
+            for v in &fresh {
                 relayed.push(v.change.bytes.clone(), v.signature, &v.cert);
             }
         }
@@ -215,7 +225,7 @@ impl NodeActor {
             self.reload(owner, kind);
             return Ok(false);
         }
-        let announce = (reannounce == Reannounce::Yes).then(|| inline_batch(kind, relayed));
+        let announce = (origin == Origin::Pull).then(|| inline_batch(kind, relayed));
         self.store_remote(remote, &signatures, announce)?;
         Ok(true)
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use kith_crdt::{DocKind, Hash, ParsedChange, friends};
+use kith_crdt::{DocKind, Hash, friends};
 use kith_keys::AccountId;
 use kith_protocol::sync::{
     self, Announcement, ChangeBatch, MAX_ANNOUNCEMENT_BYTES, MAX_INLINE_BYTES, MAX_INLINE_CHANGES,
@@ -12,13 +12,17 @@ use libp2p::gossipsub;
 
 use super::{NodeActor, sync::cap};
 
-/// Whether applying remote changes should be announced again: yes after a
-/// pull (followers may not have heard of them), no after an inline
-/// announcement (gossipsub already floods that to every follower).
+/// Where received changes came from, which decides what follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Reannounce {
-    Yes,
-    No,
+pub(super) enum Origin {
+    /// A pull: applied as they are, then announced again (followers may
+    /// not have heard of them).
+    Pull,
+    /// An inline announcement: applied only when every dependency is here
+    /// or among them (else they would wait in Automerge's queue, and the
+    /// caller pulls instead), and not announced again (gossipsub already
+    /// floods the announcement to every follower).
+    Gossip,
 }
 
 /// The changes worth carrying inline: only for public documents (anyone may
@@ -77,11 +81,9 @@ impl NodeActor {
         if !self.wanted_kinds(&owner).contains(&kind) {
             return;
         }
-        if let Some(batch) = announcement.changes
-            && self.applies_cleanly(&owner, kind, &batch)
-        {
+        if let Some(batch) = announcement.changes {
             let count = batch.changes.len() as u64;
-            match self.apply_remote(owner, kind, batch, Reannounce::No) {
+            match self.apply_remote(owner, kind, batch, Origin::Gossip) {
                 Ok(true) => self.replication.inline += count,
                 Ok(false) => {}
                 Err(e) => tracing::error!(error = %e, "storing announced changes failed"),
@@ -106,31 +108,6 @@ impl NodeActor {
                 .unwrap_or(propagation_source);
             self.pull(source, vec![(owner, kind)]);
         }
-    }
-
-    /// Whether every dependency of the inline changes is already here or
-    /// among them; otherwise they would wait in Automerge's queue, and a
-    /// pull (which sends everything missing) is the better path.
-    fn applies_cleanly(&mut self, owner: &AccountId, kind: DocKind, batch: &ChangeBatch) -> bool {
-        let parsed: Option<Vec<ParsedChange>> = batch
-            .changes
-            .iter()
-            .map(|c| ParsedChange::parse(c.bytes.clone()).ok())
-            .collect();
-        let Some(parsed) = parsed else {
-            return false;
-        };
-        let inline: HashSet<Hash> = parsed.iter().map(|c| c.hash).collect();
-        let genesis = kith_crdt::genesis_hash();
-        // No copy here yet is an untouched document: the genesis change only.
-        let mut doc = self.doc_mut(owner, kind);
-        parsed.iter().flat_map(|c| &c.deps).all(|dep| {
-            inline.contains(dep)
-                || match doc.as_deref_mut() {
-                    Some(doc) => doc.has_change(dep),
-                    None => *dep == genesis,
-                }
-        })
     }
 
     /// Follow our own topic, our friends', and those of peers we meet.

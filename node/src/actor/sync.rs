@@ -15,7 +15,7 @@ use kith_protocol::sync::{
 };
 use libp2p::{PeerId, request_response, request_response::OutboundRequestId};
 
-use super::{NodeActor, gossip::Reannounce};
+use super::{NodeActor, gossip::Origin};
 
 /// A pull that was denied while we believe we may read is retried once after this.
 pub const DENIED_RETRY_AFTER: Duration = Duration::from_secs(2);
@@ -427,7 +427,7 @@ impl NodeActor {
             match result.outcome {
                 PullOutcome::Changes { heads, batch, more } => {
                     let applied =
-                        match self.apply_remote(result.owner, result.doc, batch, Reannounce::Yes) {
+                        match self.apply_remote(result.owner, result.doc, batch, Origin::Pull) {
                             Ok(applied) => applied,
                             Err(e) => {
                                 tracing::error!(error = %e, "storing pulled changes failed");

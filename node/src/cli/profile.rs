@@ -102,11 +102,11 @@ pub(super) async fn link(home: &Home, json: bool, command: LinkCommand) -> anyho
                 .await?
         }
         LinkCommand::Proof { platform, handle } => {
-            let path = format!(
-                "/links/statement?platform={}&handle={}",
-                encode(&platform),
-                encode(&handle)
-            );
+            let url = reqwest::Url::parse_with_params(
+                "http://kith.invalid/links/statement",
+                [("platform", &platform), ("handle", &handle)],
+            )?;
+            let path = format!("/links/statement?{}", url.query().unwrap_or_default());
             let answer: StatementJson = client.get(home, &path).await?;
             if json {
                 return print_json(&answer);
@@ -127,17 +127,4 @@ pub(super) async fn link(home: &Home, json: bool, command: LinkCommand) -> anyho
         say!("{}  {}  {proof}  {verified}", l.platform, l.handle);
     }
     Ok(())
-}
-
-/// Percent-encode a query value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
