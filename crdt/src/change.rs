@@ -19,9 +19,11 @@ pub struct ParsedChange {
 }
 
 impl ParsedChange {
-    /// Parse untrusted change bytes. Rejects oversized changes and a chunk
-    /// whose stored checksum does not match its content (automerge's own
-    /// `Change::from_bytes` does not check it).
+    /// Parse untrusted change bytes: one uncompressed change chunk, within
+    /// [`MAX_CHANGE_BYTES`] and the [`guard`](crate::guard)'s limits, whose
+    /// checksum matches its content (automerge's own `Change::from_bytes`
+    /// does not check it). Callers that can check a signature first read
+    /// the cheap [`guard::change_header`](crate::guard::change_header).
     pub fn parse(bytes: Vec<u8>) -> Result<Self, DocError> {
         if bytes.len() > MAX_CHANGE_BYTES {
             return Err(DocError::Corrupt(format!(
@@ -29,19 +31,19 @@ impl ParsedChange {
                 bytes.len()
             )));
         }
+        let header = crate::guard::check_change(&bytes)?;
         let parsed = std::panic::catch_unwind(|| Change::from_bytes(bytes.clone()))
             .map_err(|_| DocError::Corrupt("automerge panicked parsing a change".into()))?
             .map_err(|e| DocError::Corrupt(format!("not a change: {e}")))?;
-        let hash = parsed.hash().0;
-        if bytes.get(4..8) != Some(&hash[0..4]) {
+        if parsed.hash().0 != header.hash {
             return Err(DocError::Corrupt(
-                "change checksum does not match its content".into(),
+                "change hash differs from Automerge's".into(),
             ));
         }
         Ok(ParsedChange {
-            hash,
-            actor: parsed.actor_id().to_bytes().to_vec(),
-            deps: parsed.deps().iter().map(|h| h.0).collect(),
+            hash: header.hash,
+            actor: header.actor,
+            deps: header.deps,
             bytes,
         })
     }

@@ -69,8 +69,23 @@ impl Doc {
         }
     }
 
-    /// Load saved bytes (a snapshot followed by any incremental saves);
-    /// new changes will be written by `device`.
+    /// Load a whole document received from a peer: exactly one document
+    /// chunk, within the [`guard`](crate::guard)'s limits, and causally
+    /// complete (no change waiting for a missing dependency).
+    pub fn from_peer(bytes: &[u8], device: &DeviceId) -> Result<Self, DocError> {
+        crate::guard::check_document(bytes)?;
+        let doc = Self::load(bytes, device)?;
+        if !doc.inner.get_missing_deps(&[]).is_empty() {
+            return Err(DocError::Corrupt(
+                "the document holds changes whose dependencies are missing".into(),
+            ));
+        }
+        Ok(doc)
+    }
+
+    /// Load saved bytes (a snapshot followed by any incremental saves) from
+    /// this node's own store; new changes will be written by `device`.
+    /// Bytes from peers go through [`Doc::from_peer`].
     pub fn load(bytes: &[u8], device: &DeviceId) -> Result<Self, DocError> {
         let inner =
             guarded(|| AutoCommit::load(bytes))??.with_actor(ActorId::from(device.as_bytes()));

@@ -31,6 +31,7 @@ mod change;
 mod doc;
 pub mod feed;
 pub mod friends;
+pub mod guard;
 pub mod identity;
 pub mod profile;
 
@@ -50,6 +51,9 @@ pub enum DocError {
     Corrupt(String),
     #[error("{0}")]
     Limit(String),
+    /// Bytes from outside refused before Automerge parsed them.
+    #[error("refused: {0}")]
+    Refused(#[from] guard::GuardError),
 }
 
 /// The documents every account owns. Their names are part of the wire format.

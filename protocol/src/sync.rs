@@ -161,38 +161,95 @@ pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 /// change.
 pub const DOCUMENT_AFTER_CHANGES: usize = 32;
 
-/// Check a whole document received from a peer: every head must carry a
-/// good signature of a device the owner certified and has not revoked for
-/// it. A head vouches for its ancestors (their hashes are in its bytes),
-/// so the heads' signatures cover the whole document. Returns the heads'
+/// Check the heads a whole document lists in its uncompressed prefix
+/// (`kith_crdt::guard::document_heads`) before anything of it is
+/// inflated: every head must carry a good signature of a device the owner
+/// certified and has not revoked for it. A head vouches for its ancestors
+/// (their hashes are in its bytes), so once the document loads with exactly
+/// these heads, authored by these devices ([`check_document_authors`]), the
+/// heads' signatures cover the whole document. Returns the heads'
 /// signatures, to store beside it.
-pub fn verify_document(
+pub fn verify_document_heads(
     owner: &AccountId,
     doc: DocKind,
-    incoming: &mut Doc,
+    heads: &[Hash],
     signed: &ChangeSignatures,
     revoked: impl Fn(&DeviceId, &Hash) -> bool,
-) -> Result<Vec<(Hash, DeviceCert, Signature)>, String> {
+) -> Result<Vec<Vouched>, String> {
     let genesis = kith_crdt::genesis_hash();
     let mut vouched = Vec::new();
-    for head in incoming.heads().into_iter().filter(|h| *h != genesis) {
+    for head in heads.iter().filter(|h| **h != genesis) {
         let entry = signed
             .changes
             .iter()
-            .find(|s| s.hash == head)
+            .find(|s| s.hash == *head)
             .ok_or("a head of the document is not signed")?;
         let cert = signed
             .certs
             .get(usize::from(entry.cert))
             .ok_or("no such certificate in the document's signatures")?;
         check_cert(owner, cert)?;
-        let actor = incoming
-            .change_actor(&head)
-            .ok_or("a head of the document is missing")?;
-        check_signed(owner, doc, cert, &actor, &head, &entry.signature, &revoked)?;
-        vouched.push((head, cert.clone(), entry.signature));
+        check_signature(owner, doc, cert, head, &entry.signature, &revoked)?;
+        vouched.push((*head, cert.clone(), entry.signature));
     }
     Ok(vouched)
+}
+
+/// After loading a document whose listed heads passed
+/// [`verify_document_heads`]: its heads are exactly those, and each was
+/// written by the device that signed it.
+pub fn check_document_authors(incoming: &mut Doc, vouched: &[Vouched]) -> Result<(), String> {
+    let genesis = kith_crdt::genesis_hash();
+    let mut heads: Vec<Hash> = incoming
+        .heads()
+        .into_iter()
+        .filter(|h| *h != genesis)
+        .collect();
+    let mut signed: Vec<Hash> = vouched.iter().map(|(h, _, _)| *h).collect();
+    heads.sort_unstable();
+    signed.sort_unstable();
+    if heads != signed {
+        return Err("the document's heads are not the ones it lists".into());
+    }
+    for (head, cert, _) in vouched {
+        let actor = incoming
+            .change_actor(head)
+            .ok_or("a head of the document is missing")?;
+        if actor != cert.device.as_bytes() {
+            return Err("the change's actor id is not the signing device".into());
+        }
+    }
+    Ok(())
+}
+
+/// A head of a whole document with the signature that vouches for it.
+pub type Vouched = (Hash, DeviceCert, Signature);
+
+/// A whole document from a peer, opened with every check in the cheapest
+/// order: its size; the signatures of the heads its prefix lists (nothing
+/// inflated yet); the [`kith_crdt::guard`]'s bounds and causal
+/// completeness ([`Doc::from_peer`]); then that the loaded heads are those
+/// and were written by their signers. The document is new changes by
+/// `device` once loaded. Returns it with the heads' signatures.
+pub fn open_document(
+    owner: &AccountId,
+    doc: DocKind,
+    bytes: &[u8],
+    signed: &ChangeSignatures,
+    revoked: impl Fn(&DeviceId, &Hash) -> bool,
+    device: &DeviceId,
+) -> Result<(Doc, Vec<Vouched>), String> {
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(format!(
+            "a document of {} bytes is over the limit",
+            bytes.len()
+        ));
+    }
+    let listed = kith_crdt::guard::document_heads(bytes).map_err(|e| e.to_string())?;
+    let vouched = verify_document_heads(owner, doc, &listed, signed, revoked)?;
+    let mut incoming = Doc::from_peer(bytes, device).map_err(|e| e.to_string())?;
+    check_document_authors(&mut incoming, &vouched)?;
+    Ok((incoming, vouched))
 }
 
 /// A change that failed verification, and why.
@@ -222,20 +279,16 @@ fn check_cert(owner: &AccountId, cert: &DeviceCert) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether the change `hash` written by `actor` carries a good signature of
-/// its author `cert`, who is not revoked for it.
-fn check_signed(
+/// Whether the change `hash` carries a good signature of its author
+/// `cert`, who is not revoked for it.
+fn check_signature(
     owner: &AccountId,
     doc: DocKind,
     cert: &DeviceCert,
-    actor: &[u8],
     hash: &Hash,
     signature: &Signature,
     revoked: &impl Fn(&DeviceId, &Hash) -> bool,
 ) -> Result<(), String> {
-    if actor != cert.device.as_bytes() {
-        return Err("the change's actor id is not the signing device".into());
-    }
     let payload = change_payload(owner, doc, hash);
     if cert
         .device
@@ -273,6 +326,27 @@ pub fn verify_batch(
             bad.push(reject(reason.clone()));
             continue;
         }
+        // The header alone (no column is read) gives the hash and the
+        // author: a bad signature costs a SHA-256 and one verification.
+        let header = match kith_crdt::guard::change_header(&signed.bytes) {
+            Ok(h) => h,
+            Err(e) => {
+                bad.push(reject(e.to_string()));
+                continue;
+            }
+        };
+        if header.actor != cert.device.as_bytes() {
+            bad.push(reject(
+                "the change's actor id is not the signing device".into(),
+            ));
+            continue;
+        }
+        if let Err(reason) =
+            check_signature(owner, doc, cert, &header.hash, &signed.signature, &revoked)
+        {
+            bad.push(reject(reason));
+            continue;
+        }
         let change = match ParsedChange::parse(signed.bytes) {
             Ok(c) => c,
             Err(e) => {
@@ -280,18 +354,6 @@ pub fn verify_batch(
                 continue;
             }
         };
-        if let Err(reason) = check_signed(
-            owner,
-            doc,
-            cert,
-            &change.actor,
-            &change.hash,
-            &signed.signature,
-            &revoked,
-        ) {
-            bad.push(reject(reason));
-            continue;
-        }
         good.push(Verified {
             change,
             signature: signed.signature,
@@ -677,68 +739,109 @@ mod tests {
         let mut signed = ChangeSignatures::default();
         signed.push(head.hash, signature, &owner.cert);
         let bytes = doc.snapshot();
-        let load = || Doc::load(&bytes, &owner.device.id()).unwrap();
-        let vouched = verify_document(
-            &owner.account.id(),
-            DocKind::Profile,
-            &mut load(),
-            &signed,
-            |_, _| false,
-        )
-        .unwrap();
+        let me = DeviceKey::generate().id();
+        let open = |kind, bytes: &[u8], signed: &ChangeSignatures, revoked: bool| {
+            open_document(
+                &owner.account.id(),
+                kind,
+                bytes,
+                signed,
+                |_, _| revoked,
+                &me,
+            )
+        };
+        let (mut opened, vouched) = open(DocKind::Profile, &bytes, &signed, false).unwrap();
         assert_eq!(vouched.len(), 1);
         assert_eq!(vouched[0].0, head.hash);
+        assert_eq!(profile::get(&opened, "bio").as_deref(), Some("bio-39"));
+        assert_eq!(opened.heads(), vec![head.hash]);
 
         // Signed for another document, by a revoked device, by no one.
+        assert!(open(DocKind::Feed, &bytes, &signed, false).is_err());
+        assert!(open(DocKind::Profile, &bytes, &signed, true).is_err());
         assert!(
-            verify_document(
-                &owner.account.id(),
-                DocKind::Feed,
-                &mut load(),
-                &signed,
-                |_, _| false
-            )
-            .is_err()
-        );
-        assert!(
-            verify_document(
-                &owner.account.id(),
+            open(
                 DocKind::Profile,
-                &mut load(),
-                &signed,
-                |_, _| true
-            )
-            .is_err()
-        );
-        let unsigned = ChangeSignatures::default();
-        assert!(
-            verify_document(
-                &owner.account.id(),
-                DocKind::Profile,
-                &mut load(),
-                &unsigned,
-                |_, _| false
+                &bytes,
+                &ChangeSignatures::default(),
+                false
             )
             .is_err()
         );
 
         // A forged change on top: its head is Mallory's, certified by
         // another account, so the document is refused as a whole.
-        let mut forged = load();
+        let mut forged = Doc::load(&bytes, &owner.device.id()).unwrap();
         let mut forged_as_mallory = Doc::load(&bytes, &mallory.device.id()).unwrap();
         let (fake, fake_sig) = signed_edit(&mallory, &mut forged_as_mallory, "bio", "evil");
         forged.apply(vec![fake.clone()]).unwrap();
         let mut with_fake = signed.clone();
         with_fake.push(fake.hash, fake_sig, &mallory.cert);
-        let reason = verify_document(
+        let reason = open(DocKind::Profile, &forged.snapshot(), &with_fake, false).unwrap_err();
+        assert!(reason.contains("not the owner"), "{reason}");
+
+        // The heads in the prefix must be the document's: signed heads
+        // listed over other content are refused once loaded.
+        let mut other = Doc::new(&owner.device.id());
+        signed_edit(&owner, &mut other, "bio", "other");
+        let mut relabelled = other.snapshot();
+        let at = relabelled
+            .windows(32)
+            .position(|w| w == other.heads()[0])
+            .unwrap();
+        relabelled[at..at + 32].copy_from_slice(&head.hash);
+        assert!(open(DocKind::Profile, &relabelled, &signed, false).is_err());
+    }
+
+    /// Finding 2 of the hostile-peers review: a document chunk followed by a
+    /// forged change whose dependency is missing. Automerge loads the chunk
+    /// and queues the change silently; the heads (all genuine and signed)
+    /// pass; when the dependency arrives, the forged change applies.
+    #[test]
+    fn a_forged_change_cannot_hide_behind_a_missing_dependency() {
+        let owner = author(1);
+        let mut doc = Doc::new(&owner.device.id());
+        let (first, first_sig) = signed_edit(&owner, &mut doc, "name", "Ada");
+        let old_snapshot = doc.snapshot();
+        // The owner's next real change, which the attacker has seen.
+        let (next, _) = signed_edit(&owner, &mut doc, "bio", "real");
+        // A forged change "by the owner's device" on top of it: unsigned.
+        let mut attacker = Doc::load(&doc.save(), &owner.device.id()).unwrap();
+        profile::set(&mut attacker, "forged", "yes").unwrap();
+        let forged = attacker.commit().unwrap();
+        let mut signed = ChangeSignatures::default();
+        signed.push(first.hash, first_sig, &owner.cert);
+        let mut bytes = old_snapshot.clone();
+        bytes.extend_from_slice(&forged.bytes);
+
+        // Before the guard: loaded, verified by its (genuine) heads, and
+        // the forged field appears once the real change arrives.
+        let mut victim = Doc::load(&bytes, &owner.device.id()).unwrap();
+        let listed = kith_crdt::guard::document_heads(&old_snapshot).unwrap();
+        let vouched = verify_document_heads(
             &owner.account.id(),
             DocKind::Profile,
-            &mut forged,
-            &with_fake,
+            &listed,
+            &signed,
             |_, _| false,
         )
+        .unwrap();
+        check_document_authors(&mut victim, &vouched).unwrap();
+        victim.apply(vec![next.clone()]).unwrap();
+        assert_eq!(profile::get(&victim, "forged").as_deref(), Some("yes"));
+
+        // With it: refused outright.
+        let me = DeviceKey::generate().id();
+        let reason = open_document(
+            &owner.account.id(),
+            DocKind::Profile,
+            &bytes,
+            &signed,
+            |_, _| false,
+            &me,
+        )
         .unwrap_err();
-        assert!(reason.contains("not the owner"), "{reason}");
+        assert!(reason.contains("after the chunk"), "{reason}");
     }
 
     #[test]

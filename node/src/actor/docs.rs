@@ -7,8 +7,7 @@ use kith_crdt::Hash;
 use kith_crdt::{Doc, DocError, DocKind, profile};
 use kith_keys::{AccountId, DeviceId, sign::Context};
 use kith_protocol::sync::{
-    ChangeBatch, ChangeSignatures, MAX_DOCUMENT_BYTES, MAX_INLINE_CHANGES, change_payload,
-    verify_batch, verify_document,
+    ChangeBatch, ChangeSignatures, MAX_INLINE_CHANGES, change_payload, open_document, verify_batch,
 };
 
 use super::{
@@ -240,21 +239,14 @@ impl NodeActor {
         signed: &ChangeSignatures,
     ) -> Result<Option<Vec<Hash>>, NodeError> {
         let revocations = self.revocations_of(&owner);
-        let checked = if bytes.len() > MAX_DOCUMENT_BYTES {
-            Err(format!(
-                "a document of {} bytes is over the limit",
-                bytes.len()
-            ))
-        } else {
-            Doc::load(bytes, &self.identity.device())
-                .map_err(|e| e.to_string())
-                .and_then(|mut incoming| {
-                    let vouched = verify_document(&owner, kind, &mut incoming, signed, |d, h| {
-                        revocations.iter().any(|r| r.device == *d && !r.allows(h))
-                    })?;
-                    Ok((incoming, vouched))
-                })
-        };
+        let checked = open_document(
+            &owner,
+            kind,
+            bytes,
+            signed,
+            |d, h| revocations.iter().any(|r| r.device == *d && !r.allows(h)),
+            &self.identity.device(),
+        );
         let (mut incoming, vouched) = match checked {
             Ok(ok) => ok,
             Err(reason) => {
