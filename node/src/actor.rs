@@ -16,6 +16,7 @@ mod peers;
 mod posts;
 mod profile;
 mod records;
+mod serve;
 mod swarm_events;
 mod sync;
 

@@ -257,6 +257,10 @@ pub fn open_document(
 pub struct Rejected {
     pub index: usize,
     pub reason: String,
+    /// Refused only because its author is revoked (a peer that has not seen
+    /// the revocation yet may pass it on in good faith); otherwise it is
+    /// malformed or forged, which no honest node sends.
+    pub revoked: bool,
 }
 
 /// A change that passed, with who wrote it.
@@ -298,10 +302,12 @@ fn check_signature(
         return Err("signature does not verify".into());
     }
     if revoked(&cert.device, hash) {
-        return Err("the author device is revoked".into());
+        return Err(REVOKED.into());
     }
     Ok(())
 }
+
+const REVOKED: &str = "the author device is revoked";
 
 /// Check every change of `batch` for document `doc` of `owner`.
 /// `revoked` says whether a device's changes are no longer accepted.
@@ -314,7 +320,11 @@ pub fn verify_batch(
     let mut cert_ok: HashMap<usize, Result<(), String>> = HashMap::new();
     let (mut good, mut bad) = (Vec::new(), Vec::new());
     for (index, signed) in batch.changes.into_iter().enumerate() {
-        let reject = |reason: String| Rejected { index, reason };
+        let reject = |reason: String| Rejected {
+            revoked: reason == REVOKED,
+            index,
+            reason,
+        };
         let Some(cert) = batch.certs.get(usize::from(signed.cert)) else {
             bad.push(reject("no such certificate in the batch".into()));
             continue;
@@ -388,6 +398,15 @@ pub enum SyncRequest {
     Check(Vec<CheckGroup>),
 }
 
+impl SyncRequest {
+    /// Its size on the wire, in bytes (what the requester paid to send it).
+    pub fn wire_len(&self) -> u64 {
+        cbor4ii::serde::to_vec(Vec::new(), self)
+            .map(|b| b.len() as u64)
+            .unwrap_or(0)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PullOutcome {
@@ -429,6 +448,8 @@ pub enum SyncResponse {
     /// document is worth pulling (it differs, or the server will say why not).
     #[serde(with = "crate::friend::serde_bytes_vec")]
     Check(Vec<u8>),
+    /// The requester is over its budget with this server: ask again later.
+    Busy,
 }
 
 /// The first bytes of SHA-256 over a document's sorted heads: equal digests
@@ -501,17 +522,20 @@ impl<'de> Deserialize<'de> for CheckGroup {
 }
 
 /// Published on the owner's topic after every change: "document `doc` of
-/// `owner` now has these heads". Gossipsub signs each message with the
-/// publishing device's key; an announcement is only a hint to pull, and what
-/// is pulled is verified change by change.
+/// `owner` now has these heads", signed by the announcing device (see
+/// [`Announcement::seal`]). An announcement is a hint to pull, or to apply
+/// the small public changes it carries; a follower acts on it only if the
+/// announcing device is one that may hold the document (the owner's, or a
+/// friend's), and what it pulls or applies is verified change by change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Announcement {
     pub owner: AccountId,
     pub doc: DocKind,
     pub heads: Vec<Hash>,
-    /// The device announcing (its public key): followers may pull from it,
-    /// and a relay's announcement differs from the author's, so gossip's
-    /// content-hash de-duplication never swallows it.
+    /// The device announcing (its public key, which signs the
+    /// announcement): followers may pull from it, and a relay's
+    /// announcement differs from the author's, so gossip's content-hash
+    /// de-duplication never swallows it.
     #[serde(with = "bytes32")]
     pub by: [u8; 32],
     /// The new changes themselves, when the document is public and they are
@@ -522,7 +546,30 @@ pub struct Announcement {
     pub changes: Option<ChangeBatch>,
 }
 
-/// A gossip message's id: the first 20 bytes of SHA-256 over its bytes, so
+/// An announcement as gossip carries it: its CBOR body and the signature
+/// of the device named in it, `by`, over that body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SignedAnnouncement {
+    #[serde(with = "crate::friend::serde_bytes_vec")]
+    body: Vec<u8>,
+    #[serde(with = "kith_keys::sign::signature_bytes")]
+    signature: Signature,
+}
+
+/// Why a gossip message is not an announcement anyone honest sent: the
+/// sender of such a message is penalised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnnouncementError {
+    #[error("announcement of {0} bytes is over the limit")]
+    TooLarge(usize),
+    #[error("malformed announcement")]
+    Malformed,
+    #[error("the announcing device's signature does not verify")]
+    BadSignature,
+}
+
+/// A gossip message's id:/// A gossip message's id: the first 20 bytes of SHA-256 over its bytes, so
 /// identical announcements from different relays are one message.
 pub fn announcement_id(bytes: &[u8]) -> Vec<u8> {
     use sha2::Digest as _;
@@ -530,20 +577,43 @@ pub fn announcement_id(bytes: &[u8]) -> Vec<u8> {
 }
 
 impl Announcement {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        cbor4ii::serde::to_vec(Vec::new(), self).unwrap_or_default()
+    /// The wire bytes: the body signed by `sign`, which must be the key of
+    /// device `self.by`.
+    pub fn seal(&self, sign: impl FnOnce(&[u8]) -> Signature) -> Vec<u8> {
+        let body = cbor4ii::serde::to_vec(Vec::new(), self).unwrap_or_default();
+        let signature = sign(&body);
+        cbor4ii::serde::to_vec(Vec::new(), &SignedAnnouncement { body, signature })
+            .unwrap_or_default()
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+    /// Decode and check wire bytes: size, shape, limits, and the announcing
+    /// device's signature (one verification, before anything it carries is
+    /// looked at).
+    pub fn open(bytes: &[u8]) -> Result<Self, AnnouncementError> {
         if bytes.len() > MAX_ANNOUNCEMENT_BYTES {
-            return None;
+            return Err(AnnouncementError::TooLarge(bytes.len()));
         }
-        let a: Announcement = cbor4ii::serde::from_slice(bytes).ok()?;
+        let signed: SignedAnnouncement =
+            cbor4ii::serde::from_slice(bytes).map_err(|_| AnnouncementError::Malformed)?;
+        let a: Announcement =
+            cbor4ii::serde::from_slice(&signed.body).map_err(|_| AnnouncementError::Malformed)?;
         let inline_ok = match &a.changes {
             None => true,
             Some(batch) => a.doc.is_public() && batch.changes.len() <= MAX_INLINE_CHANGES,
         };
-        (a.heads.len() <= MAX_HEADS && inline_ok).then_some(a)
+        if a.heads.len() > MAX_HEADS || !inline_ok {
+            return Err(AnnouncementError::Malformed);
+        }
+        let device = DeviceId::from_bytes(a.by).map_err(|_| AnnouncementError::Malformed)?;
+        device
+            .verify(Context::Announcement, &signed.body, &signed.signature)
+            .map_err(|_| AnnouncementError::BadSignature)?;
+        Ok(a)
+    }
+
+    /// The announcing device.
+    pub fn announcer(&self) -> Option<DeviceId> {
+        DeviceId::from_bytes(self.by).ok()
     }
 }
 
@@ -706,24 +776,62 @@ mod tests {
             by: *owner.device.id().as_bytes(),
             changes: Some(batch.clone()),
         };
-        assert_eq!(
-            Announcement::from_bytes(&public.to_bytes()),
-            Some(public.clone())
-        );
+        let seal = |a: &Announcement| a.seal(|b| owner.device.sign(Context::Announcement, b));
+        assert_eq!(Announcement::open(&seal(&public)), Ok(public.clone()));
         let private = Announcement {
             doc: DocKind::ProfilePrivate,
             ..public.clone()
         };
-        assert_eq!(Announcement::from_bytes(&private.to_bytes()), None);
+        assert_eq!(
+            Announcement::open(&seal(&private)),
+            Err(AnnouncementError::Malformed)
+        );
         let heads_only = Announcement {
             changes: None,
-            ..public
+            ..public.clone()
         };
         assert_eq!(
-            Announcement::from_bytes(&heads_only.to_bytes()),
-            Some(heads_only.clone())
+            Announcement::open(&seal(&heads_only)),
+            Ok(heads_only.clone())
         );
-        assert!(Announcement::from_bytes(&vec![0xa0; MAX_ANNOUNCEMENT_BYTES + 1]).is_none());
+        assert_eq!(
+            Announcement::open(&vec![0xa0; MAX_ANNOUNCEMENT_BYTES + 1]),
+            Err(AnnouncementError::TooLarge(MAX_ANNOUNCEMENT_BYTES + 1))
+        );
+    }
+
+    #[test]
+    fn announcements_are_signed_by_the_device_they_name() {
+        let owner = author(1);
+        let mallory = author(2);
+        let a = Announcement {
+            owner: owner.account.id(),
+            doc: DocKind::Profile,
+            heads: vec![[7; 32]],
+            by: *owner.device.id().as_bytes(),
+            changes: None,
+        };
+        // Mallory names the owner's device but signs with her own key.
+        let forged = a.seal(|b| mallory.device.sign(Context::Announcement, b));
+        assert_eq!(
+            Announcement::open(&forged),
+            Err(AnnouncementError::BadSignature)
+        );
+        // A signature for another context does not count either.
+        let wrong_context = a.seal(|b| owner.device.sign(Context::DocumentChange, b));
+        assert_eq!(
+            Announcement::open(&wrong_context),
+            Err(AnnouncementError::BadSignature)
+        );
+        let good = a.seal(|b| owner.device.sign(Context::Announcement, b));
+        assert_eq!(
+            Announcement::open(&good).unwrap().announcer(),
+            Some(owner.device.id())
+        );
+        // Every truncation is an error, never a panic.
+        for cut in 0..good.len() {
+            assert!(Announcement::open(&good[..cut]).is_err());
+        }
     }
 
     #[test]

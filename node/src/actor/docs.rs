@@ -170,14 +170,13 @@ impl NodeActor {
     }
 
     /// Verify and apply changes of `owner`'s document received from a peer.
-    /// Returns whether anything new was applied.
     pub(super) fn apply_remote(
         &mut self,
         owner: AccountId,
         kind: DocKind,
         batch: ChangeBatch,
         origin: Origin,
-    ) -> Result<bool, NodeError> {
+    ) -> Result<Applied, NodeError> {
         let revocations = self.revocations_of(&owner);
         let (good, bad) = verify_batch(&owner, kind, batch, |device, hash| {
             revocations
@@ -188,16 +187,20 @@ impl NodeActor {
         for rejected in &bad {
             tracing::warn!(%owner, doc = %kind, reason = %rejected.reason, "rejected a document change");
         }
+        let mut applied = Applied {
+            new: false,
+            forged: bad.iter().filter(|r| !r.revoked).count(),
+        };
         let remote = self.open_remote(owner, kind);
         let Some(doc) = self.doc_mut(&owner, kind) else {
-            return Ok(false);
+            return Ok(applied);
         };
         let fresh: Vec<_> = good
             .into_iter()
             .filter(|v| !doc.has_change(&v.change.hash))
             .collect();
         if fresh.is_empty() {
-            return Ok(false);
+            return Ok(applied);
         }
         if origin == Origin::Gossip {
             let hashes: HashSet<Hash> = fresh.iter().map(|v| v.change.hash).collect();
@@ -206,7 +209,7 @@ impl NodeActor {
                 .flat_map(|v| &v.change.deps)
                 .all(|dep| hashes.contains(dep) || doc.has_change(dep));
             if !complete {
-                return Ok(false);
+                return Ok(applied);
             }
         }
         let signatures: Vec<_> = fresh
@@ -222,11 +225,12 @@ impl NodeActor {
         if let Err(e) = doc.apply(fresh.into_iter().map(|v| v.change).collect()) {
             tracing::warn!(%owner, doc = %kind, error = %e, "could not apply verified changes");
             self.reload(owner, kind);
-            return Ok(false);
+            return Ok(applied);
         }
         let announce = (origin == Origin::Pull).then(|| inline_batch(kind, relayed));
         self.store_remote(remote, &signatures, announce)?;
-        Ok(true)
+        applied.new = true;
+        Ok(applied)
     }
 
     /// Verify and merge a whole document received from a peer (see
@@ -363,6 +367,15 @@ impl NodeActor {
             tracing::error!(%owner, doc = %kind, error = %e, "compaction failed (the document is intact)");
         }
     }
+}
+
+/// What came of a batch of remote changes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Applied {
+    /// Something new was applied.
+    pub new: bool,
+    /// Changes refused as malformed or forged (not merely revoked).
+    pub forged: usize,
 }
 
 /// What applying remote changes started from, for the shared tail.

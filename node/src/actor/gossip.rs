@@ -3,12 +3,12 @@
 
 use std::collections::HashSet;
 
-use kith_crdt::{DocKind, Hash, friends};
-use kith_keys::AccountId;
+use kith_crdt::{DocKind, Hash, friends, identity};
+use kith_keys::{AccountId, DeviceId, sign::Context};
 use kith_protocol::sync::{
     self, Announcement, ChangeBatch, MAX_ANNOUNCEMENT_BYTES, MAX_INLINE_BYTES, MAX_INLINE_CHANGES,
 };
-use libp2p::gossipsub;
+use libp2p::{PeerId, gossipsub};
 
 use super::{NodeActor, sync::cap};
 
@@ -32,6 +32,31 @@ pub(super) fn inline_batch(kind: DocKind, batch: ChangeBatch) -> Option<ChangeBa
     (kind.is_public() && fits && !batch.changes.is_empty()).then_some(batch)
 }
 
+/// Announcements a peer may send that fail their checks (bad signature,
+/// forged inline changes) within [`GOSSIP_STRIKE_WINDOW`] before it is
+/// thrown out: no honest node sends one.
+pub const MAX_GOSSIP_REJECTED: u32 = 3;
+
+/// The window of [`MAX_GOSSIP_REJECTED`], in seconds.
+pub const GOSSIP_STRIKE_WINDOW: u64 = 600;
+
+/// Announcements a peer may send per minute that this node ignores (about
+/// documents it does not keep, or from devices it cannot place) before it is
+/// thrown out. Generous: honest meshes forward some such messages.
+pub const MAX_GOSSIP_IGNORED_PER_MINUTE: u32 = 600;
+
+/// What a received announcement deserves, reported back to gossipsub
+/// (which forwards only accepted messages, and penalises rejected ones).
+enum Verdict {
+    /// Genuine and from a device that may hold the document: act, forward.
+    Accept(Announcement),
+    /// Not for us, or from a device we cannot place: neither act nor forward.
+    Ignore(&'static str),
+    /// Malformed, badly signed or carrying bad changes: no honest node
+    /// sends it, so the sender is penalised.
+    Reject(String),
+}
+
 impl NodeActor {
     /// Tell followers of `owner` that this node now has these heads, with
     /// the changes themselves when `inline` is given.
@@ -49,10 +74,12 @@ impl NodeActor {
             by: *self.identity.device().as_bytes(),
             changes: inline,
         };
-        let mut bytes = announcement.to_bytes();
+        let key = &self.identity.device_key;
+        let seal = |a: &Announcement| a.seal(|body| key.sign(Context::Announcement, body));
+        let mut bytes = seal(&announcement);
         if bytes.len() > MAX_ANNOUNCEMENT_BYTES {
             announcement.changes = None;
-            bytes = announcement.to_bytes();
+            bytes = seal(&announcement);
         }
         let topic = gossipsub::IdentTopic::new(sync::topic(&owner));
         if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
@@ -63,50 +90,163 @@ impl NodeActor {
     pub(super) fn handle_gossip_event(&mut self, event: gossipsub::Event) {
         let gossipsub::Event::Message {
             propagation_source,
+            message_id,
             message,
-            ..
         } = event
         else {
             return;
         };
-        let Some(announcement) = Announcement::from_bytes(&message.data) else {
-            tracing::debug!(peer = %propagation_source, "ignoring a malformed announcement");
-            return;
+        let verdict = self.judge_announcement(&message);
+        let acceptance = match &verdict {
+            Verdict::Accept(_) => gossipsub::MessageAcceptance::Accept,
+            Verdict::Ignore(why) => {
+                tracing::debug!(peer = %propagation_source, why, "ignoring an announcement");
+                gossipsub::MessageAcceptance::Ignore
+            }
+            Verdict::Reject(why) => {
+                tracing::warn!(peer = %propagation_source, %why, "rejecting an announcement");
+                gossipsub::MessageAcceptance::Reject
+            }
         };
-        if message.topic != gossipsub::IdentTopic::new(sync::topic(&announcement.owner)).hash() {
-            tracing::debug!(peer = %propagation_source, "announcement on the wrong topic");
-            return;
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&message_id, &propagation_source, acceptance);
+        match verdict {
+            Verdict::Accept(announcement) => {
+                self.act_on_announcement(propagation_source, announcement)
+            }
+            Verdict::Ignore(_) => self.note_gossip_misuse(propagation_source, false),
+            Verdict::Reject(_) => self.note_gossip_misuse(propagation_source, true),
         }
+    }
+
+    /// Every check an announcement must pass before it is acted on or
+    /// forwarded, cheapest first: size and signature, topic, interest,
+    /// who announced it, and the changes it carries.
+    fn judge_announcement(&mut self, message: &gossipsub::Message) -> Verdict {
+        let announcement = match Announcement::open(&message.data) {
+            Ok(a) => a,
+            Err(e) => return Verdict::Reject(e.to_string()),
+        };
         let (owner, kind) = (announcement.owner, announcement.doc);
-        if !self.wanted_kinds(&owner).contains(&kind) {
-            return;
+        if message.topic != gossipsub::IdentTopic::new(sync::topic(&owner)).hash() {
+            return Verdict::Reject("announcement on another account's topic".into());
         }
-        if let Some(batch) = announcement.changes {
+        if !self.wanted_kinds(&owner).contains(&kind) {
+            return Verdict::Ignore("a document this node does not keep");
+        }
+        let Some(announcer) = announcement.announcer() else {
+            return Verdict::Reject("no announcing device".into());
+        };
+        if !self.may_announce(&announcer, &owner) {
+            return Verdict::Ignore("announced by a device that may not hold the document");
+        }
+        if let Some(batch) = announcement.changes.clone() {
             let count = batch.changes.len() as u64;
             match self.apply_remote(owner, kind, batch, Origin::Gossip) {
-                Ok(true) => self.replication.inline += count,
-                Ok(false) => {}
+                Ok(applied) if applied.forged > 0 => {
+                    return Verdict::Reject(format!("{} forged inline changes", applied.forged));
+                }
+                Ok(applied) if applied.new => self.replication.inline += count,
+                Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "storing announced changes failed"),
             }
         }
+        Verdict::Accept(announcement)
+    }
+
+    /// Whether an announcement by `device` about `owner`'s documents is
+    /// worth acting on and forwarding: `device` must belong to the owner
+    /// (as the owner's identity document, or a proven connection, says),
+    /// to this node's account, to a friend of this node or to a friend of
+    /// the owner, and not be revoked. Strangers' announcements are ignored
+    /// even for public documents: junk heads would make every follower pull.
+    fn may_announce(&mut self, device: &DeviceId, owner: &AccountId) -> bool {
+        let owner_devices = self
+            .doc_ref(owner, DocKind::Identity)
+            .map(|d| identity::devices(d, owner))
+            .unwrap_or_default();
+        let account = if owner_devices.iter().any(|c| c.device == *device) {
+            Some(*owner)
+        } else {
+            self.peers
+                .get(&crate::net::peer_of(device))
+                .and_then(|p| p.account)
+        };
+        let Some(account) = account else {
+            return false;
+        };
+        !self.is_revoked(&account, device) && self.is_close(&account, owner)
+    }
+
+    /// Whether `account` is the owner, this node's account, a friend of
+    /// this node, or a friend of the owner: an account that holds the
+    /// owner's documents, friends-only ones included.
+    fn is_close(&mut self, account: &AccountId, owner: &AccountId) -> bool {
+        if account == owner
+            || *account == self.identity.account()
+            || friends::is_friend(self.docs.own(DocKind::Friends), account)
+        {
+            return true;
+        }
+        self.doc_ref(owner, DocKind::Friends)
+            .is_some_and(|d| friends::is_friend(d, account))
+    }
+
+    /// Whether a peer of `account` may serve `owner`'s document `kind`
+    /// (and so be pulled from): anyone identified for a public document,
+    /// a close account (see `is_close`) for the others.
+    pub(super) fn may_serve(
+        &mut self,
+        account: &AccountId,
+        owner: &AccountId,
+        kind: DocKind,
+    ) -> bool {
+        kind.is_public() || self.is_close(account, owner)
+    }
+
+    /// Count a peer's announcements that were rejected (no honest node
+    /// sends them) or ignored; past [`MAX_GOSSIP_REJECTED`] in
+    /// [`GOSSIP_STRIKE_WINDOW`], or [`MAX_GOSSIP_IGNORED_PER_MINUTE`], the
+    /// peer is thrown out for a while (`peers::REJECT_FOR`).
+    fn note_gossip_misuse(&mut self, peer: PeerId, rejected: bool) {
+        let now = crate::unix_now();
+        let over = if rejected {
+            self.replication.gossip_rejects.strike(&peer, now)
+        } else {
+            self.replication.gossip_ignored.strike(&peer, now)
+        };
+        if over {
+            let what = if rejected { "invalid" } else { "unwanted" };
+            self.reject_peer(peer, format!("too many {what} announcements"));
+        }
+    }
+
+    /// An accepted announcement: pull what it says is new, from a peer that
+    /// may serve it (never from a stranger that merely forwarded it).
+    fn act_on_announcement(&mut self, source: PeerId, announcement: Announcement) {
+        let (owner, kind) = (announcement.owner, announcement.doc);
         let news = match self.doc_mut(&owner, kind) {
             Some(doc) => announcement.heads.iter().any(|h| !doc.has_change(h)),
             None => true,
         };
-        if news {
-            // The owner's own device, when connected, holds everything and
-            // serves us; next the announcing device, which holds these
-            // heads; last the forwarder, who may be a stranger following
-            // only the owner's public documents.
-            let announcer = kith_keys::DeviceId::from_bytes(announcement.by)
-                .ok()
-                .map(|d| crate::net::peer_of(&d))
-                .filter(|p| self.swarm.is_connected(p));
-            let source = self
-                .peer_of_account(&owner)
-                .or(announcer)
-                .unwrap_or(propagation_source);
-            self.pull(source, vec![(owner, kind)]);
+        if !news {
+            return;
+        }
+        // The owner's own device, when connected, holds everything; next
+        // the announcing device, which holds these heads; last the
+        // forwarder, if it may hold the document.
+        let announcer = announcement
+            .announcer()
+            .map(|d| crate::net::peer_of(&d))
+            .filter(|p| self.swarm.is_connected(p));
+        let forwarder = match self.peers.get(&source).and_then(|p| p.account) {
+            Some(account) if self.may_serve(&account, &owner, kind) => Some(source),
+            _ => None,
+        };
+        if let Some(peer) = self.peer_of_account(&owner).or(announcer).or(forwarder) {
+            self.pull(peer, vec![(owner, kind)]);
         }
     }
 

@@ -76,10 +76,11 @@ impl NodeActor {
             }
             SwarmEvent::ConnectionClosed { peer_id, cause, .. } => {
                 tracing::debug!(peer = %peer_id, cause = ?cause, "connection closed");
-                if self.peers.connection_closed(&peer_id)
-                    && let Some(device) = device_of(&peer_id)
-                {
-                    self.emit(Event::PeerDisconnected { device });
+                if self.peers.connection_closed(&peer_id) {
+                    self.replication.budgets.remove(&peer_id);
+                    if let Some(device) = device_of(&peer_id) {
+                        self.emit(Event::PeerDisconnected { device });
+                    }
                 }
             }
             SwarmEvent::OutgoingConnectionError {

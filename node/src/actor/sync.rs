@@ -9,13 +9,21 @@ use std::{
 use kith_crdt::{DocKind, friends};
 use kith_keys::AccountId;
 use kith_protocol::sync::{
-    ChangeBatch, ChangeSignatures, CheckGroup, DOCUMENT_AFTER_CHANGES, MAX_CHECK_DOCS,
-    MAX_DOCUMENT_BYTES, MAX_HEADS, MAX_SYNC_ITEMS, MAX_SYNC_RESPONSE_BYTES, PullItem, PullOutcome,
-    PullResult, SyncRequest, SyncResponse, heads_digest, may_read,
+    CheckGroup, MAX_CHECK_DOCS, MAX_HEADS, MAX_SYNC_ITEMS, PullItem, PullOutcome, PullResult,
+    SyncRequest, SyncResponse, heads_digest,
 };
 use libp2p::{PeerId, request_response, request_response::OutboundRequestId};
 
-use super::{NodeActor, gossip::Origin};
+use kith_protocol::{limits::MAX_RATE_TRACKED_PEERS, rate::RateLimiter};
+
+use super::{
+    NodeActor,
+    gossip::{GOSSIP_STRIKE_WINDOW, MAX_GOSSIP_IGNORED_PER_MINUTE, MAX_GOSSIP_REJECTED, Origin},
+    serve::{ServeBudget, SnapshotCache},
+};
+
+/// How long a requester waits after a `Busy` answer before asking again.
+pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// A pull that was denied while we believe we may read is retried once after this.
 pub const DENIED_RETRY_AFTER: Duration = Duration::from_secs(2);
@@ -27,7 +35,7 @@ type DocRef = (AccountId, DocKind);
 pub const MAX_CHECK_GROUPS: usize = 256;
 
 /// The actor's replication state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Replication {
     /// Pulls in flight: request → (peer, documents asked for).
     inflight: HashMap<OutboundRequestId, (PeerId, Vec<DocRef>)>,
@@ -49,6 +57,47 @@ pub(super) struct Replication {
     pub served: u64,
     /// Changes applied from announcements without a pull.
     pub inline: u64,
+    /// Announcements per peer that failed their checks.
+    pub gossip_rejects: RateLimiter<PeerId>,
+    /// Announcements per peer that were ignored.
+    pub gossip_ignored: RateLimiter<PeerId>,
+    /// What each connected peer may still ask of us.
+    pub budgets: HashMap<PeerId, ServeBudget>,
+    /// Compacted snapshots for whole-document answers.
+    pub snapshots: SnapshotCache,
+    /// Requests answered `Busy` (over budget).
+    pub busy: u64,
+}
+
+impl Default for Replication {
+    fn default() -> Self {
+        Replication {
+            inflight: HashMap::new(),
+            checks: HashMap::new(),
+            pulling: HashSet::new(),
+            again: HashSet::new(),
+            retries: Vec::new(),
+            retried: HashMap::new(),
+            subscribed: HashSet::new(),
+            denied: 0,
+            rejected: 0,
+            served: 0,
+            inline: 0,
+            gossip_rejects: RateLimiter::new(
+                MAX_GOSSIP_REJECTED,
+                GOSSIP_STRIKE_WINDOW,
+                MAX_RATE_TRACKED_PEERS,
+            ),
+            gossip_ignored: RateLimiter::new(
+                MAX_GOSSIP_IGNORED_PER_MINUTE,
+                60,
+                MAX_RATE_TRACKED_PEERS,
+            ),
+            budgets: HashMap::new(),
+            snapshots: SnapshotCache::default(),
+            busy: 0,
+        }
+    }
 }
 
 impl NodeActor {
@@ -214,12 +263,8 @@ impl NodeActor {
                     },
                 ..
             } => {
-                let response = match request {
-                    SyncRequest::Pull(items) => SyncResponse::Pull(self.serve(peer, items)),
-                    SyncRequest::Check(groups) => {
-                        SyncResponse::Check(self.serve_check(peer, groups))
-                    }
-                };
+                let request_bytes = request.wire_len();
+                let response = self.serve_request(peer, request, request_bytes);
                 let _ = self
                     .swarm
                     .behaviour_mut()
@@ -237,6 +282,7 @@ impl NodeActor {
             } => match response {
                 SyncResponse::Pull(results) => self.handle_sync_response(peer, request_id, results),
                 SyncResponse::Check(masks) => self.handle_check_response(peer, request_id, masks),
+                SyncResponse::Busy => self.handle_busy(peer, request_id),
             },
             E::OutboundFailure {
                 request_id,
@@ -253,156 +299,6 @@ impl NodeActor {
             }
             E::ResponseSent { .. } => {}
         }
-    }
-
-    /// Who is asking, for the serving rule: `None` for a stranger, and for
-    /// a revoked device (public documents only).
-    fn requester(&mut self, peer: &PeerId) -> Option<AccountId> {
-        let account = self.peers.get(peer).and_then(|p| p.account)?;
-        match crate::net::device_of(peer) {
-            Some(device) if self.is_revoked(&account, &device) => None,
-            _ => Some(account),
-        }
-    }
-
-    fn allowed(&mut self, requester: Option<&AccountId>, owner: &AccountId, kind: DocKind) -> bool {
-        let owner_friends = match self.doc_ref(owner, DocKind::Friends) {
-            Some(doc) => friends::accounts(doc),
-            None => Vec::new(),
-        };
-        match requester {
-            Some(r) => may_read(kind, owner, r, &owner_friends),
-            None => kind.is_public(),
-        }
-    }
-
-    /// Answer a check: a document is worth pulling if our copy's heads
-    /// differ, or if the requester may not read it (the pull then says so;
-    /// a digest is never compared for a document the requester may not read).
-    fn serve_check(&mut self, peer: PeerId, groups: Vec<CheckGroup>) -> Vec<u8> {
-        let requester = self.requester(&peer);
-        let mut masks = Vec::new();
-        for group in groups.into_iter().take(MAX_CHECK_GROUPS) {
-            let mut mask = 0u8;
-            for (i, (kind, digest)) in group.docs.iter().enumerate() {
-                let differs = if !self.allowed(requester.as_ref(), &group.owner, *kind) {
-                    true
-                } else {
-                    match self.doc_mut(&group.owner, *kind) {
-                        Some(doc) => heads_digest(&doc.heads()) != *digest,
-                        None => false,
-                    }
-                };
-                if differs {
-                    mask |= 1 << i;
-                }
-            }
-            masks.push(mask);
-        }
-        masks
-    }
-
-    /// Answer a pull under the serving rule: public documents to anyone,
-    /// the rest only to the owner's devices and the owner's friends.
-    fn serve(&mut self, peer: PeerId, request: Vec<PullItem>) -> Vec<PullResult> {
-        let requester = self.requester(&peer);
-        let mut budget = MAX_SYNC_RESPONSE_BYTES as usize * 3 / 4;
-        let mut items = Vec::new();
-        for item in request.into_iter().take(MAX_SYNC_ITEMS) {
-            let outcome = self.serve_item(requester.as_ref(), &item, &mut budget);
-            self.replication.served += 1;
-            if matches!(outcome, PullOutcome::Denied) {
-                self.replication.denied += 1;
-                tracing::info!(%peer, owner = %item.owner, doc = %item.doc, "denied a pull (not a friend of the owner)");
-            }
-            items.push(PullResult {
-                owner: item.owner,
-                doc: item.doc,
-                outcome,
-            });
-        }
-        items
-    }
-
-    fn serve_item(
-        &mut self,
-        requester: Option<&AccountId>,
-        item: &PullItem,
-        budget: &mut usize,
-    ) -> PullOutcome {
-        if !self.allowed(requester, &item.owner, item.doc) {
-            return PullOutcome::Denied;
-        }
-        let Some(doc) = self.doc_mut(&item.owner, item.doc) else {
-            return PullOutcome::Unknown;
-        };
-        let mut have: Vec<_> = item.heads.iter().take(MAX_HEADS).copied().collect();
-        have.extend(item.since.iter().take(MAX_HEADS));
-        let genesis = kith_crdt::genesis_hash();
-        let changes: Vec<_> = doc
-            .changes_since(&have)
-            .into_iter()
-            .filter(|c| c.hash != genesis)
-            .collect();
-        let heads = doc.heads();
-        if changes.len() >= DOCUMENT_AFTER_CHANGES
-            && let Some(whole) = self.whole_document(&item.owner, item.doc, budget)
-        {
-            return whole;
-        }
-        let mut batch = ChangeBatch::default();
-        let mut more = false;
-        let mut unsigned = false;
-        for change in changes {
-            if change.bytes.len() + 300 > *budget {
-                more = true;
-                break;
-            }
-            match self
-                .store
-                .change_signature(&item.owner, item.doc, &change.hash)
-            {
-                Ok(Some((cert, signature))) => {
-                    *budget -= change.bytes.len() + 72;
-                    batch.push(change.bytes, signature, &cert);
-                }
-                // Held only as part of a whole document its heads vouch for.
-                Ok(None) => unsigned = true,
-                Err(e) => tracing::warn!(error = %e, "cannot read a change signature"),
-            }
-        }
-        if unsigned && let Some(whole) = self.whole_document(&item.owner, item.doc, budget) {
-            return whole;
-        }
-        PullOutcome::Changes { heads, batch, more }
-    }
-
-    /// The whole document with its heads' signatures, if it fits the budget.
-    fn whole_document(
-        &mut self,
-        owner: &AccountId,
-        kind: DocKind,
-        budget: &mut usize,
-    ) -> Option<PullOutcome> {
-        let doc = self.doc_mut(owner, kind)?;
-        let bytes = doc.snapshot();
-        let heads = doc.heads();
-        if bytes.len() > MAX_DOCUMENT_BYTES || bytes.len() + 4096 > *budget {
-            return None;
-        }
-        let genesis = kith_crdt::genesis_hash();
-        let mut signed = ChangeSignatures::default();
-        for head in heads.into_iter().filter(|h| *h != genesis) {
-            match self.store.change_signature(owner, kind, &head) {
-                Ok(Some((cert, signature))) => signed.push(head, signature, &cert),
-                _ => {
-                    tracing::warn!(%owner, doc = %kind, "a head has no stored signature; not serving the whole document");
-                    return None;
-                }
-            }
-        }
-        *budget -= bytes.len() + 4096;
-        Some(PullOutcome::Document { doc: bytes, signed })
     }
 
     fn handle_sync_response(
@@ -428,7 +324,7 @@ impl NodeActor {
                 PullOutcome::Changes { heads, batch, more } => {
                     let applied =
                         match self.apply_remote(result.owner, result.doc, batch, Origin::Pull) {
-                            Ok(applied) => applied,
+                            Ok(applied) => applied.new,
                             Err(e) => {
                                 tracing::error!(error = %e, "storing pulled changes failed");
                                 continue;
@@ -470,6 +366,32 @@ impl NodeActor {
         self.finish_pull(request_id);
         if !pull_again.is_empty() {
             self.pull(peer, pull_again);
+        }
+    }
+
+    /// The server is busy with us: ask again for the same documents later.
+    fn handle_busy(&mut self, peer: PeerId, request_id: OutboundRequestId) {
+        let mut docs: Vec<DocRef> = self
+            .replication
+            .checks
+            .remove(&request_id)
+            .map(|(_, groups)| groups.into_iter().flatten().collect())
+            .unwrap_or_default();
+        if let Some((_, asked)) = self.replication.inflight.get(&request_id) {
+            docs.extend(asked.iter().copied());
+        }
+        self.finish_pull(request_id);
+        let at = Instant::now() + BUSY_RETRY_AFTER;
+        for doc in docs {
+            let key = (peer, doc);
+            if !self
+                .replication
+                .retries
+                .iter()
+                .any(|(_, p, d)| (*p, *d) == key)
+            {
+                self.replication.retries.push((at, peer, doc));
+            }
         }
     }
 

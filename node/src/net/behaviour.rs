@@ -142,15 +142,18 @@ impl Behaviour {
             kad::Mode::Client
         }));
 
-        // Announcements are not signed by gossipsub: rust-libp2p verifies a
-        // signed message on every duplicate copy before de-duplicating it,
-        // and what needs authenticity (inline changes) carries Kith's own
-        // signatures, verified once, after de-duplication. A message's id is
-        // a hash of its bytes, so the same announcement relayed by several
-        // nodes is one message.
+        // Gossipsub does not sign messages: rust-libp2p verifies a signed
+        // message on every duplicate copy before de-duplicating it. Kith
+        // signs each announcement itself, and the actor verifies it once,
+        // after de-duplication (a message's id is a hash of its bytes, so
+        // the same announcement relayed by several nodes is one message),
+        // together with who announced it and any changes it carries.
+        // Gossipsub forwards a message only once the actor accepts it
+        // (`validate_messages`), so junk stops at the first honest node.
         let gossipsub_config = gossipsub::ConfigBuilder::default()
             .max_transmit_size(MAX_GOSSIP_BYTES)
             .connection_handler_queue_len(GOSSIP_QUEUE_LEN)
+            .validate_messages()
             .validation_mode(gossipsub::ValidationMode::Anonymous)
             .message_id_fn(|message| {
                 gossipsub::MessageId::from(sync::announcement_id(&message.data))
