@@ -110,7 +110,7 @@ fn kith_bytes(changes: usize) -> anyhow::Result<usize> {
     }
     let outcome = if changes >= DOCUMENT_AFTER_CHANGES {
         PullOutcome::Document {
-            doc: doc.snapshot(),
+            doc: doc.snapshot()?,
             signed,
         }
     } else {

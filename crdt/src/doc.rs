@@ -97,17 +97,20 @@ impl Doc {
         Ok(doc)
     }
 
-    /// The whole document, compacted.
-    pub fn save(&mut self) -> Vec<u8> {
-        let bytes = self.inner.save();
+    /// The whole document, compacted. Reads of documents shaped by peers
+    /// are guarded: an Automerge panic is an error, not a dead node.
+    pub fn save(&mut self) -> Result<Vec<u8>, DocError> {
+        let inner = &mut self.inner;
+        let bytes = guarded(move || inner.save())?;
         self.saved = self.inner.get_heads();
-        bytes
+        Ok(bytes)
     }
 
     /// The whole document, compacted, for sending; unlike [`Doc::save`] it
     /// leaves the incremental-save point where it was.
-    pub fn snapshot(&mut self) -> Vec<u8> {
-        self.inner.document().save()
+    pub fn snapshot(&mut self) -> Result<Vec<u8>, DocError> {
+        let inner = &mut self.inner;
+        guarded(move || inner.document().save())
     }
 
     /// Merge in another copy of this document (loaded from a peer's
@@ -128,10 +131,11 @@ impl Doc {
     }
 
     /// The changes since the last `save` or `save_incremental`.
-    pub fn save_incremental(&mut self) -> Vec<u8> {
-        let bytes = self.inner.document().save_after(&self.saved);
+    pub fn save_incremental(&mut self) -> Result<Vec<u8>, DocError> {
+        let (inner, saved) = (&mut self.inner, &self.saved);
+        let bytes = guarded(move || inner.document().save_after(saved))?;
         self.saved = self.inner.get_heads();
-        bytes
+        Ok(bytes)
     }
 
     /// Append saved incremental bytes (from this node's own store, so they
@@ -154,17 +158,39 @@ impl Doc {
 
     /// Every change the holder of `have` lacks. Hashes this document does not
     /// know are ignored (they are the other side's news, not ours).
-    pub fn changes_since(&mut self, have: &[Hash]) -> Vec<ParsedChange> {
-        let known: Vec<ChangeHash> = have
-            .iter()
-            .map(|h| ChangeHash(*h))
-            .filter(|h| self.inner.get_change_by_hash(h).is_some())
-            .collect();
-        self.inner
-            .get_changes(&known)
-            .iter()
-            .map(ParsedChange::from_change)
-            .collect()
+    pub fn changes_since(&mut self, have: &[Hash]) -> Result<Vec<ParsedChange>, DocError> {
+        let inner = &mut self.inner;
+        guarded(move || {
+            let known: Vec<ChangeHash> = have
+                .iter()
+                .map(|h| ChangeHash(*h))
+                .filter(|h| inner.get_change_by_hash(h).is_some())
+                .collect();
+            inner
+                .get_changes(&known)
+                .iter()
+                .map(ParsedChange::from_change)
+                .collect()
+        })
+    }
+
+    /// The document as it was at `heads` (a read-only copy).
+    #[cfg(feature = "hostile")]
+    pub(crate) fn at(&mut self, heads: &[Hash]) -> Option<Doc> {
+        let heads: Vec<ChangeHash> = heads.iter().map(|h| ChangeHash(*h)).collect();
+        let inner = &mut self.inner;
+        let past = guarded(move || inner.fork_at(&heads)).ok()?.ok()?;
+        Some(Doc {
+            inner: past,
+            saved: Vec::new(),
+        })
+    }
+
+    /// Run a read of this document (a typed view) so that an Automerge
+    /// panic on a peer-shaped document yields `T::default()` instead of
+    /// ending the node.
+    pub(crate) fn read<T: Default>(&self, f: impl FnOnce(&Doc) -> T) -> T {
+        guarded(|| f(self)).unwrap_or_default()
     }
 
     /// Hashes of every change written by `device`.
@@ -254,10 +280,10 @@ mod tests {
             crate::profile::set(&mut doc, "bio", &format!("bio-{i}")).unwrap();
             doc.commit();
         }
-        let mut loaded = Doc::load(&doc.save(), &device).unwrap();
+        let mut loaded = Doc::load(&doc.save().unwrap(), &device).unwrap();
         crate::profile::set(&mut loaded, "bio", "after").unwrap();
         let change = loaded.commit().unwrap();
-        assert_eq!(loaded.save_incremental(), change.bytes);
-        assert!(loaded.save_incremental().is_empty());
+        assert_eq!(loaded.save_incremental().unwrap(), change.bytes);
+        assert!(loaded.save_incremental().unwrap().is_empty());
     }
 }

@@ -45,12 +45,20 @@ pub fn add(doc: &mut Doc, post: &Post) -> Result<(), DocError> {
 }
 
 pub fn get(doc: &Doc, id: &str) -> Option<Post> {
+    doc.read(|d| get_unguarded(d, id))
+}
+
+fn get_unguarded(doc: &Doc, id: &str) -> Option<Post> {
     let posts = doc.existing_root_map(POSTS)?;
     read(doc, &posts, id)
 }
 
 /// Every readable post, newest first.
 pub fn posts(doc: &Doc) -> Vec<Post> {
+    doc.read(posts_unguarded)
+}
+
+fn posts_unguarded(doc: &Doc) -> Vec<Post> {
     let Some(posts) = doc.existing_root_map(POSTS) else {
         return Vec::new();
     };

@@ -62,12 +62,20 @@ pub fn remove(doc: &mut Doc, account: &AccountId) -> Result<bool, DocError> {
 }
 
 pub fn is_friend(doc: &Doc, account: &AccountId) -> bool {
+    doc.read(|d| is_friend_unguarded(d, account))
+}
+
+fn is_friend_unguarded(doc: &Doc, account: &AccountId) -> bool {
     doc.existing_root_map(FRIENDS)
         .is_some_and(|f| matches!(doc.inner().get(&f, account.to_string()), Ok(Some(_))))
 }
 
 /// The friends' account ids (cheap: no entry is parsed).
 pub fn accounts(doc: &Doc) -> Vec<AccountId> {
+    doc.read(accounts_unguarded)
+}
+
+fn accounts_unguarded(doc: &Doc) -> Vec<AccountId> {
     let Some(friends) = doc.existing_root_map(FRIENDS) else {
         return Vec::new();
     };
@@ -80,6 +88,10 @@ pub fn accounts(doc: &Doc) -> Vec<AccountId> {
 /// Every friend, ordered by account id. Entries that do not parse (a
 /// newer writer, damage) are returned by key in the second list.
 pub fn list(doc: &Doc) -> (Vec<Friend>, Vec<String>) {
+    doc.read(list_unguarded)
+}
+
+fn list_unguarded(doc: &Doc) -> (Vec<Friend>, Vec<String>) {
     let (mut good, mut bad) = (Vec::new(), Vec::new());
     let Some(friends) = doc.existing_root_map(FRIENDS) else {
         return (good, bad);
@@ -107,6 +119,17 @@ fn read_friend(doc: &Doc, friends: &ObjId, key: &str) -> Option<Friend> {
     })
 }
 
+/// The last friendship with `account` the document's history holds, even
+/// if it was removed since (for `kith-evil`'s replay of an old accept).
+#[cfg(feature = "hostile")]
+pub fn in_history(doc: &mut Doc, account: &AccountId) -> Option<Friend> {
+    let changes = doc.changes_since(&[]).ok()?;
+    changes.iter().rev().find_map(|change| {
+        let past = doc.at(&[change.hash])?;
+        list(&past).0.into_iter().find(|f| f.account == *account)
+    })
+}
+
 pub fn block(doc: &mut Doc, account: &AccountId, since: u64) -> Result<(), DocError> {
     let blocked = doc.root_map(BLOCKED)?;
     doc.inner_mut()
@@ -122,6 +145,10 @@ pub fn unblock(doc: &mut Doc, account: &AccountId) -> Result<(), DocError> {
 }
 
 pub fn is_blocked(doc: &Doc, account: &AccountId) -> bool {
+    doc.read(|d| is_blocked_unguarded(d, account))
+}
+
+fn is_blocked_unguarded(doc: &Doc, account: &AccountId) -> bool {
     doc.existing_root_map(BLOCKED)
         .is_some_and(|b| matches!(doc.inner().get(&b, account.to_string()), Ok(Some(_))))
 }
@@ -152,7 +179,7 @@ mod tests {
         assert!(!remove(&mut doc, &friend(1).account).unwrap());
         block(&mut doc, &friend(3).account, 5).unwrap();
         doc.commit();
-        let loaded = Doc::load(&doc.save(), &device).unwrap();
+        let loaded = Doc::load(&doc.save().unwrap(), &device).unwrap();
         let (friends, bad) = list(&loaded);
         assert_eq!(friends, vec![friend(2)]);
         assert!(bad.is_empty());
@@ -169,7 +196,7 @@ mod tests {
         let mut doc = Doc::new(&device);
         add(&mut doc, &friend(1)).unwrap();
         doc.commit();
-        let bytes = doc.save();
+        let bytes = doc.save().unwrap();
         for cut in [1, bytes.len() / 2, bytes.len() - 1] {
             assert!(Doc::load(&bytes[..cut], &device).is_err(), "cut at {cut}");
         }

@@ -82,6 +82,10 @@ pub fn remove_link(doc: &mut Doc, platform: &str, handle: &str) -> Result<bool, 
 }
 
 pub fn links(doc: &Doc) -> Vec<Link> {
+    doc.read(links_unguarded)
+}
+
+fn links_unguarded(doc: &Doc) -> Vec<Link> {
     let Some(links) = doc.existing_root_map(LINKS) else {
         return Vec::new();
     };
@@ -211,6 +215,10 @@ pub fn add_device(doc: &mut Doc, cert: &kith_keys::DeviceCert) -> Result<(), Doc
 
 /// Certificates in the document that verify and belong to `owner`.
 pub fn devices(doc: &Doc, owner: &kith_keys::AccountId) -> Vec<kith_keys::DeviceCert> {
+    doc.read(|d| devices_unguarded(d, owner))
+}
+
+fn devices_unguarded(doc: &Doc, owner: &kith_keys::AccountId) -> Vec<kith_keys::DeviceCert> {
     let Some(devices) = doc.existing_root_map(DEVICES) else {
         return Vec::new();
     };
@@ -248,6 +256,10 @@ pub fn add_revocation(doc: &mut Doc, revocation: &Revocation) -> Result<(), DocE
 
 /// Revocations in the document signed by `owner`'s account key (others are ignored).
 pub fn revocations(doc: &Doc, owner: &kith_keys::AccountId) -> Vec<Revocation> {
+    doc.read(|d| revocations_unguarded(d, owner))
+}
+
+fn revocations_unguarded(doc: &Doc, owner: &kith_keys::AccountId) -> Vec<Revocation> {
     let Some(revocations) = doc.existing_root_map(REVOCATIONS) else {
         return Vec::new();
     };
@@ -306,7 +318,7 @@ mod device_tests {
         let revocation = Revocation::issue(&account, d2.id(), 10, vec![[7; 32]]);
         add_revocation(&mut doc, &revocation).unwrap();
         doc.commit();
-        let loaded = Doc::load(&doc.save(), &d1.id()).unwrap();
+        let loaded = Doc::load(&doc.save().unwrap(), &d1.id()).unwrap();
         assert_eq!(devices(&loaded, &account.id()).len(), 2);
         let revs = revocations(&loaded, &account.id());
         assert_eq!(revs, vec![revocation]);

@@ -48,6 +48,10 @@ pub fn unset(doc: &mut Doc, field: &str) -> Result<bool, DocError> {
 }
 
 pub fn get(doc: &Doc, field: &str) -> Option<String> {
+    doc.read(|d| get_unguarded(d, field))
+}
+
+fn get_unguarded(doc: &Doc, field: &str) -> Option<String> {
     let fields = doc.existing_root_map(FIELDS)?;
     let (value, _) = doc.inner().get(&fields, field).ok()??;
     value.as_str().map(str::to_string)
@@ -55,6 +59,10 @@ pub fn get(doc: &Doc, field: &str) -> Option<String> {
 
 /// Every field with a text value (others, from a newer writer, are skipped).
 pub fn fields(doc: &Doc) -> BTreeMap<String, String> {
+    doc.read(fields_unguarded)
+}
+
+fn fields_unguarded(doc: &Doc) -> BTreeMap<String, String> {
     let Some(fields) = doc.existing_root_map(FIELDS) else {
         return BTreeMap::new();
     };

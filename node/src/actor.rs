@@ -221,6 +221,9 @@ impl NodeActor {
                 let _ = reply.send(self.unset_field(&field));
             }
             Command::Profile(account, reply) => {
+                if failpoint("actor-panic-on-profile") {
+                    panic!("failpoint actor-panic-on-profile");
+                }
                 let _ = reply.send(self.profile_of(account));
             }
             Command::AddLink(platform, handle, proof, reply) => {
@@ -317,6 +320,7 @@ impl NodeActor {
         let now = Instant::now();
         self.expire_add_waiters(now);
         self.run_due_retries(now);
+        self.drop_silent_peers(now);
         if now.duration_since(self.last_retry) >= RETRY_EVERY {
             self.last_retry = now;
             match self.store.outbox_accounts() {
@@ -366,6 +370,12 @@ impl NodeActor {
             }
         }
     }
+}
+
+/// Whether the failpoint `name` is set (`KITH_FAILPOINT=name`): a fault
+/// that tests inject into a real daemon to check how it fails.
+fn failpoint(name: &str) -> bool {
+    std::env::var("KITH_FAILPOINT").is_ok_and(|v| v == name)
 }
 
 impl From<kith_crdt::DocError> for NodeError {

@@ -169,6 +169,25 @@ impl Daemon {
         &self.node
     }
 
+    /// Resolves only if the node's actor stops on its own (it never should:
+    /// a panic there is a bug), with the reason. The daemon then exits with
+    /// an error instead of serving an API whose every call would fail.
+    pub async fn node_stopped(&mut self) -> String {
+        match (&mut self.node_task).await {
+            Ok(()) => "the node stopped".to_string(),
+            Err(e) if e.is_panic() => {
+                let panic = e.into_panic();
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                format!("the node panicked: {message}")
+            }
+            Err(e) => format!("the node stopped: {e}"),
+        }
+    }
+
     pub fn info(&self) -> &DaemonInfo {
         &self.info
     }

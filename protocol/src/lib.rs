@@ -24,6 +24,7 @@
 
 pub mod bridge;
 pub mod friend;
+pub mod friendship;
 pub mod hello;
 pub mod limits;
 pub mod pairing;

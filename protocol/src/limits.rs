@@ -32,5 +32,11 @@ pub const MAX_PENDING_INCOMING: usize = 100;
 /// Handshake messages accepted per sending peer per minute; more are dropped and counted.
 pub const MAX_HANDSHAKES_PER_PEER_PER_MINUTE: u32 = 10;
 
+/// New friend requests (ones that wait for a decision) accepted per minute
+/// from everyone together: each is written to disk at once, so a swarm of
+/// senders, each within its own limit, still cannot keep the disk busy.
+/// Requests carrying a valid ticket are not counted.
+pub const MAX_NEW_REQUESTS_PER_MINUTE: u32 = 60;
+
 /// Peers tracked by the handshake rate limiter at once.
 pub const MAX_RATE_TRACKED_PEERS: usize = 4096;

@@ -846,7 +846,7 @@ mod tests {
         let (head, signature) = last.unwrap();
         let mut signed = ChangeSignatures::default();
         signed.push(head.hash, signature, &owner.cert);
-        let bytes = doc.snapshot();
+        let bytes = doc.snapshot().unwrap();
         let me = DeviceKey::generate().id();
         let open = |kind, bytes: &[u8], signed: &ChangeSignatures, revoked: bool| {
             open_document(
@@ -885,14 +885,20 @@ mod tests {
         forged.apply(vec![fake.clone()]).unwrap();
         let mut with_fake = signed.clone();
         with_fake.push(fake.hash, fake_sig, &mallory.cert);
-        let reason = open(DocKind::Profile, &forged.snapshot(), &with_fake, false).unwrap_err();
+        let reason = open(
+            DocKind::Profile,
+            &forged.snapshot().unwrap(),
+            &with_fake,
+            false,
+        )
+        .unwrap_err();
         assert!(reason.contains("not the owner"), "{reason}");
 
         // The heads in the prefix must be the document's: signed heads
         // listed over other content are refused once loaded.
         let mut other = Doc::new(&owner.device.id());
         signed_edit(&owner, &mut other, "bio", "other");
-        let mut relabelled = other.snapshot();
+        let mut relabelled = other.snapshot().unwrap();
         let at = relabelled
             .windows(32)
             .position(|w| w == other.heads()[0])
@@ -910,11 +916,11 @@ mod tests {
         let owner = author(1);
         let mut doc = Doc::new(&owner.device.id());
         let (first, first_sig) = signed_edit(&owner, &mut doc, "name", "Ada");
-        let old_snapshot = doc.snapshot();
+        let old_snapshot = doc.snapshot().unwrap();
         // The owner's next real change, which the attacker has seen.
         let (next, _) = signed_edit(&owner, &mut doc, "bio", "real");
         // A forged change "by the owner's device" on top of it: unsigned.
-        let mut attacker = Doc::load(&doc.save(), &owner.device.id()).unwrap();
+        let mut attacker = Doc::load(&doc.save().unwrap(), &owner.device.id()).unwrap();
         profile::set(&mut attacker, "forged", "yes").unwrap();
         let forged = attacker.commit().unwrap();
         let mut signed = ChangeSignatures::default();

@@ -200,7 +200,7 @@ async fn forged_changes_from_a_relaying_peer_are_rejected() {
             .append_doc(
                 &a_id,
                 DocKind::Profile,
-                &doc.save_incremental(),
+                &doc.save_incremental().unwrap(),
                 &[(change.hash, mallory_identity.cert.clone(), sig)],
             )
             .unwrap();

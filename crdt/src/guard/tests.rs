@@ -19,7 +19,7 @@ fn honest_documents() -> Vec<Doc> {
     }
     profile::unset(&mut profile_doc, "f3").unwrap();
     profile_doc.commit();
-    let mut other = Doc::load(&profile_doc.save(), &device(2)).unwrap();
+    let mut other = Doc::load(&profile_doc.save().unwrap(), &device(2)).unwrap();
     profile::set(&mut other, "city", "Paris").unwrap();
     let change = other.commit().unwrap();
     profile::set(&mut profile_doc, "mood", "fine").unwrap();
@@ -44,7 +44,7 @@ fn honest_documents() -> Vec<Doc> {
 #[test]
 fn honest_documents_and_changes_pass() {
     for mut doc in honest_documents() {
-        let bytes = doc.snapshot();
+        let bytes = doc.snapshot().unwrap();
         let header = check_document(&bytes).unwrap();
         let mut heads = doc.heads();
         let mut listed = header.heads.clone();
@@ -52,7 +52,7 @@ fn honest_documents_and_changes_pass() {
         listed.sort();
         assert_eq!(listed, heads);
         assert_eq!(document_heads(&bytes).unwrap(), header.heads);
-        for change in doc.changes_since(&[]) {
+        for change in doc.changes_since(&[]).unwrap() {
             let header = check_change(&change.bytes).unwrap();
             assert_eq!(header.hash, change.hash);
             assert_eq!(header.actor, change.actor);
@@ -113,8 +113,8 @@ fn compressed_changes_and_trailing_chunks_are_refused() {
         Err(GuardError::ChunkType(craft::COMPRESSED_CHANGE))
     );
     let mut doc = honest_documents().remove(0);
-    let bytes = doc.snapshot();
-    let change = doc.changes_since(&[]).pop().unwrap();
+    let bytes = doc.snapshot().unwrap();
+    let change = doc.changes_since(&[]).unwrap().pop().unwrap();
     let mut with_orphan = bytes.clone();
     with_orphan.extend_from_slice(&change.bytes);
     assert_eq!(
@@ -134,8 +134,8 @@ fn compressed_changes_and_trailing_chunks_are_refused() {
 #[test]
 fn every_truncation_and_bit_flip_is_an_error_or_a_pass_never_a_panic() {
     let mut doc = honest_documents().remove(0);
-    let bytes = doc.snapshot();
-    let change = doc.changes_since(&[]).pop().unwrap().bytes;
+    let bytes = doc.snapshot().unwrap();
+    let change = doc.changes_since(&[]).unwrap().pop().unwrap().bytes;
     for input in [&bytes, &change] {
         for cut in 0..input.len() {
             let _ = check_document(&input[..cut]);
@@ -155,7 +155,7 @@ fn every_truncation_and_bit_flip_is_an_error_or_a_pass_never_a_panic() {
 #[test]
 fn a_checksum_mismatch_is_refused() {
     let mut doc = honest_documents().remove(2);
-    let mut bytes = doc.snapshot();
+    let mut bytes = doc.snapshot().unwrap();
     bytes[5] ^= 1;
     assert_eq!(check_document(&bytes), Err(GuardError::Checksum));
 }
@@ -201,7 +201,7 @@ fn raw_automerge_child() {
         "inflate" => craft::inflating_document(BOMB_INFLATES_TO, &[]),
         "rows" => craft::rows_document(BOMB_ROWS),
         "change" => craft::inflating_change(BOMB_INFLATES_TO),
-        "honest" => honest_documents().remove(1).snapshot(),
+        "honest" => honest_documents().remove(1).snapshot().unwrap(),
         _ => return,
     };
     let _ = std::panic::catch_unwind(|| {

@@ -136,7 +136,13 @@ impl NodeActor {
             Context::DocumentChange,
             &change_payload(&me, kind, &change.hash),
         );
-        let incremental = doc.save_incremental();
+        let incremental = match doc.save_incremental() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.reload(me, kind);
+                return Err(e.into());
+            }
+        };
         let after = profile::fields(doc);
         let heads = doc.heads();
         // The user is told "saved" only after this flush.
@@ -320,7 +326,14 @@ impl NodeActor {
         let Some(doc) = self.doc_mut(&owner, kind) else {
             return Ok(());
         };
-        let incremental = doc.save_incremental();
+        let incremental = match doc.save_incremental() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                // Not stored: drop the copy in memory, as a failed apply does.
+                self.reload(owner, kind);
+                return Err(e.into());
+            }
+        };
         let after = profile::fields(doc);
         let heads = doc.heads();
         let count = self
@@ -362,8 +375,11 @@ impl NodeActor {
         let Some(doc) = self.doc_mut(owner, kind) else {
             return;
         };
-        let snapshot = doc.save();
-        if let Err(e) = self.store.compact_doc(owner, kind, &snapshot) {
+        let compacted = doc
+            .save()
+            .map_err(NodeError::from)
+            .and_then(|snapshot| Ok(self.store.compact_doc(owner, kind, &snapshot)?));
+        if let Err(e) = compacted {
             tracing::error!(%owner, doc = %kind, error = %e, "compaction failed (the document is intact)");
         }
     }

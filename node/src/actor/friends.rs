@@ -10,7 +10,10 @@ use kith_crdt::{DocKind, Friend};
 use kith_keys::AccountId;
 use kith_protocol::{
     friend::{Action, Signed},
-    limits::{MAX_FRIEND_MESSAGE_LEN, MAX_HANDSHAKES_PER_PEER_PER_MINUTE, MAX_RATE_TRACKED_PEERS},
+    limits::{
+        MAX_FRIEND_MESSAGE_LEN, MAX_HANDSHAKES_PER_PEER_PER_MINUTE, MAX_NEW_REQUESTS_PER_MINUTE,
+        MAX_RATE_TRACKED_PEERS,
+    },
     rate::{RateLimiter, ReplayCache},
     ticket::{Ticket, TicketKind, secret_hash},
 };
@@ -38,6 +41,8 @@ pub const ADD_WAIT: Duration = Duration::from_secs(10);
 pub(super) struct Friends {
     pub replay: ReplayCache,
     pub limiter: RateLimiter<PeerId>,
+    /// New requests that wait for a decision, from everyone together.
+    pub new_requests: RateLimiter<()>,
     /// Incoming handshake messages dropped (rate limit, full pending queue).
     pub dropped: u64,
     pub max_pending_incoming: usize,
@@ -62,6 +67,7 @@ impl Friends {
                 60,
                 MAX_RATE_TRACKED_PEERS,
             ),
+            new_requests: RateLimiter::new(MAX_NEW_REQUESTS_PER_MINUTE, 60, 1),
             dropped: 0,
             max_pending_incoming,
             inflight: HashMap::new(),

@@ -3,7 +3,10 @@
 
 use kith_crdt::DocKind;
 use kith_keys::{AccountId, sign::Context};
-use kith_protocol::friend::{Action, Body, Opened, Reply, Signed};
+use kith_protocol::{
+    friend::{Action, Body, Opened, Reply, Signed},
+    friendship::{self, Effect, Incoming, Refusal, Standing},
+};
 use libp2p::{PeerId, request_response};
 
 use super::{NodeActor, friends::Inflight};
@@ -130,11 +133,6 @@ impl NodeActor {
                 return refused(e.code());
             }
         };
-        let from = opened.body.from;
-        if kith_crdt::friends::is_blocked(self.docs.own(DocKind::Friends), &from) {
-            self.friends.dropped += 1;
-            return refused("blocked");
-        }
         match self.apply_handshake(signed, &opened) {
             Ok(reply) => reply,
             Err(e) => {
@@ -144,53 +142,78 @@ impl NodeActor {
         }
     }
 
+    /// Where this node stands with `account`, for the friendship state machine.
+    fn standing(&mut self, account: &AccountId) -> Result<Standing, NodeError> {
+        let record = self.store.request(account)?;
+        let versions = record
+            .iter()
+            .filter(|r| r.direction == Direction::Outgoing)
+            .flat_map(|r| r.signed.iter())
+            .filter_map(|b| Signed::from_bytes(b).ok())
+            .map(|s| s.hash())
+            .collect();
+        let friends_doc = self.docs.own(DocKind::Friends);
+        let pending = self
+            .store
+            .requests()?
+            .0
+            .iter()
+            .filter(|r| r.direction == Direction::Incoming && r.state == RequestState::Pending)
+            .count();
+        Ok(Standing {
+            record: record.as_ref().map(|r| (r.direction, r.state)),
+            versions,
+            friends: kith_crdt::friends::is_friend(friends_doc, account),
+            blocked: kith_crdt::friends::is_blocked(friends_doc, account),
+            pending_full: pending >= self.friends.max_pending_incoming,
+        })
+    }
+
     fn apply_handshake(&mut self, signed: &Signed, opened: &Opened) -> Result<Reply, NodeError> {
         let from = opened.body.from;
-        match &opened.body.action {
-            Action::Request {
-                name,
-                message,
-                invite,
-            } => {
-                let invited = invite.is_some_and(|secret| self.redeem_invite(&secret));
-                let crossed = self.store.request(&from)?.is_some_and(|r| {
-                    r.direction == Direction::Outgoing && r.state == RequestState::Requested
-                });
-                if invited
-                    || crossed
-                    || kith_crdt::friends::is_friend(self.docs.own(DocKind::Friends), &from)
-                {
-                    // Accept at once: they held our ticket, asked us while we
-                    // asked them, or are already a friend whose copy was lost.
-                    let accept = self.seal(
-                        &from,
-                        Action::Accept {
-                            request: opened.hash,
-                            name: self.display_name(),
-                        },
-                    );
-                    if !kith_crdt::friends::is_friend(self.docs.own(DocKind::Friends), &from) {
-                        self.make_friend(from, name.clone(), signed, &accept)?;
-                    }
-                    return Ok(Reply::Accepted {
-                        accept: Box::new(accept),
-                    });
-                }
-                let pending = self
-                    .store
-                    .requests()?
-                    .0
-                    .iter()
-                    .filter(|r| {
-                        r.direction == Direction::Incoming && r.state == RequestState::Pending
-                    })
-                    .count();
-                let already_pending = self.store.request(&from)?.is_some_and(|r| {
-                    r.direction == Direction::Incoming && r.state == RequestState::Pending
-                });
-                if pending >= self.friends.max_pending_incoming && !already_pending {
+        let standing = self.standing(&from)?;
+        let incoming = match &opened.body.action {
+            Action::Request { invite, .. } => Incoming::Request {
+                // Checked only when it could matter, so a ticket is used up
+                // only by a request it lets in.
+                invited: !standing.friends
+                    && !standing.asked()
+                    && invite.is_some_and(|secret| self.redeem_invite(&secret)),
+            },
+            Action::Accept { request, .. } => Incoming::Accept { request: *request },
+            Action::Decline { request } => Incoming::Decline { request: *request },
+            Action::Remove => Incoming::Remove,
+        };
+        let effect = friendship::decide(&standing, &incoming);
+        match (effect, &opened.body.action) {
+            (Effect::Refuse(refusal), _) => {
+                if refusal != Refusal::NoSuchRequest {
                     self.friends.dropped += 1;
-                    return Ok(refused("busy"));
+                }
+                tracing::debug!(from = %from.fmt_short(), code = refusal.code(), "refused a handshake message");
+                Ok(refused(refusal.code()))
+            }
+            (Effect::AcceptNow | Effect::AcceptAgain, Action::Request { name, .. }) => {
+                let accept = self.seal(
+                    &from,
+                    Action::Accept {
+                        request: opened.hash,
+                        name: self.display_name(),
+                    },
+                );
+                if !standing.friends {
+                    self.make_friend(from, name.clone(), signed, &accept)?;
+                }
+                Ok(Reply::Accepted {
+                    accept: Box::new(accept),
+                })
+            }
+            (Effect::Hold, Action::Request { name, message, .. }) => {
+                if standing.record != Some((Direction::Incoming, RequestState::Pending))
+                    && !self.friends.new_requests.allow(&(), unix_now())
+                {
+                    self.friends.dropped += 1;
+                    return Ok(refused(Refusal::Busy.code()));
                 }
                 let record = RequestRecord {
                     account: from,
@@ -212,19 +235,14 @@ impl NodeActor {
                 });
                 Ok(Reply::Received)
             }
-            Action::Accept { request, name } => {
+            (Effect::Befriend, Action::Accept { request, name }) => {
                 let Some(our_request) = self.sent_version(&from, request)? else {
-                    return Ok(refused("no_such_request"));
+                    return Ok(refused(Refusal::NoSuchRequest.code()));
                 };
-                if !kith_crdt::friends::is_friend(self.docs.own(DocKind::Friends), &from) {
-                    self.make_friend(from, name.clone(), &our_request, signed)?;
-                }
+                self.make_friend(from, name.clone(), &our_request, signed)?;
                 Ok(Reply::Received)
             }
-            Action::Decline { request } => {
-                if self.sent_version(&from, request)?.is_none() {
-                    return Ok(refused("no_such_request"));
-                }
+            (Effect::Declined, _) => {
                 if let Some(mut record) = self.store.request(&from)? {
                     record.state = RequestState::Declined;
                     self.store.put_request(&record)?;
@@ -234,7 +252,7 @@ impl NodeActor {
                 self.emit(Event::FriendRequestDeclined { account: from });
                 Ok(Reply::Received)
             }
-            Action::Remove => {
+            (Effect::Unfriend, _) => {
                 if self.edit_own(DocKind::Friends, |d| kith_crdt::friends::remove(d, &from))? {
                     if let Some(mut record) = self.store.request(&from)? {
                         record.state = RequestState::Removed;
@@ -246,10 +264,12 @@ impl NodeActor {
                 }
                 Ok(Reply::Received)
             }
+            _ => Ok(Reply::Received),
         }
     }
 
-    /// The version of our outgoing request to `account` whose hash is `hash`.
+    /// The delivered version of our outgoing request to `account` whose
+    /// hash is `hash` (the state machine has checked the request is live).
     fn sent_version(
         &self,
         account: &AccountId,
@@ -258,9 +278,6 @@ impl NodeActor {
         let Some(record) = self.store.request(account)? else {
             return Ok(None);
         };
-        if record.direction != Direction::Outgoing {
-            return Ok(None);
-        }
         Ok(record
             .signed
             .iter()

@@ -97,7 +97,10 @@ impl NodeActor {
         }
     }
 
-    /// Write an identified peer's addresses to the address book.
+    /// Write an identified peer's addresses to the address book, if it is
+    /// one this node dials again: its own devices, friends, introduced
+    /// peers. Strangers are not remembered (a flood of them would push
+    /// friends out, and their addresses are nobody's business).
     pub(super) fn remember_peer(&mut self, peer: PeerId) {
         let Some(entry) = self.peers.get(&peer) else {
             return;
@@ -105,6 +108,12 @@ impl NodeActor {
         let (Some(device), Some(account)) = (entry.device, entry.account) else {
             return;
         };
+        let wanted = entry.introduced
+            || account == self.identity.account()
+            || kith_crdt::friends::is_friend(self.docs.own(kith_crdt::DocKind::Friends), &account);
+        if !wanted {
+            return;
+        }
         let addrs: Vec<String> = entry.listen_addrs.iter().map(ToString::to_string).collect();
         if addrs.is_empty() {
             return;

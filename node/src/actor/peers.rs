@@ -16,6 +16,16 @@ pub const REJECT_FOR: Duration = Duration::from_secs(10 * 60);
 /// Most rejected peers remembered; past it the oldest are forgotten first.
 pub const MAX_REJECTED: usize = 1024;
 
+/// Most connected peers that are neither this account, a friend nor
+/// introduced (DHT and mDNS contacts, peers still to prove who they are,
+/// strangers): past it the one connected longest is disconnected, so a
+/// flood of connections cannot crowd out friends.
+pub const MAX_STRANGER_PEERS: usize = 64;
+
+/// How long a peer has to prove its account (`/kith/hello/1`) before it is
+/// disconnected.
+pub const HELLO_DEADLINE: Duration = Duration::from_secs(20);
+
 #[derive(Debug)]
 pub(super) struct Peer {
     /// `None` for peers whose key is not ed25519: not Kith devices.
@@ -28,6 +38,7 @@ pub(super) struct Peer {
     /// Reached through an explicit `connect` (not the DHT or mDNS): a
     /// stranger we follow and whose public documents we keep.
     pub introduced: bool,
+    pub connected_at: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -37,7 +48,7 @@ pub(super) struct Peers {
 }
 
 impl Peers {
-    pub fn connection_opened(&mut self, peer: PeerId, addr: Multiaddr) {
+    pub fn connection_opened(&mut self, peer: PeerId, addr: Multiaddr, now: Instant) {
         let entry = self.connected.entry(peer).or_insert_with(|| Peer {
             device: device_of(&peer),
             account: None,
@@ -45,6 +56,7 @@ impl Peers {
             listen_addrs: Vec::new(),
             connections: 0,
             introduced: false,
+            connected_at: now,
         });
         entry.connections += 1;
     }
@@ -96,6 +108,28 @@ impl Peers {
             .map(|(id, _)| *id)
     }
 
+    /// Peers that are not `close`, connected longest first.
+    pub fn strangers(&self, close: impl Fn(&Peer) -> bool) -> Vec<PeerId> {
+        let mut strangers: Vec<(&PeerId, &Peer)> = self
+            .connected
+            .iter()
+            .filter(|(_, p)| !p.introduced && !close(p))
+            .collect();
+        strangers.sort_by_key(|(_, p)| p.connected_at);
+        strangers.into_iter().map(|(id, _)| *id).collect()
+    }
+
+    /// Peers that have not proven an account within [`HELLO_DEADLINE`].
+    pub fn silent(&self, now: Instant) -> Vec<PeerId> {
+        self.connected
+            .iter()
+            .filter(|(_, p)| {
+                p.account.is_none() && now.duration_since(p.connected_at) >= HELLO_DEADLINE
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     pub fn reject(&mut self, peer: PeerId, now: Instant) {
         self.rejected
             .retain(|_, since| now.duration_since(*since) < REJECT_FOR);
@@ -143,11 +177,36 @@ mod tests {
         let mut peers = Peers::default();
         let p = PeerId::random();
         let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
-        peers.connection_opened(p, addr.clone());
-        peers.connection_opened(p, addr);
+        let now = Instant::now();
+        peers.connection_opened(p, addr.clone(), now);
+        peers.connection_opened(p, addr, now);
         assert!(!peers.connection_closed(&p));
         assert!(peers.connection_closed(&p));
         assert!(peers.get(&p).is_none());
+    }
+
+    #[test]
+    fn strangers_are_listed_oldest_first_and_silent_peers_found() {
+        let mut peers = Peers::default();
+        let start = Instant::now();
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+        let (old, new, friend) = (PeerId::random(), PeerId::random(), PeerId::random());
+        peers.connection_opened(new, addr.clone(), start + Duration::from_secs(5));
+        peers.connection_opened(old, addr.clone(), start);
+        peers.connection_opened(friend, addr, start);
+        let account = kith_keys::AccountKey::from_seed(&[1; 32]).id();
+        peers.identified(&friend, account);
+        let strangers = peers.strangers(|p| p.account == Some(account));
+        assert_eq!(strangers, vec![old, new]);
+        assert!(peers.silent(start + Duration::from_secs(1)).is_empty());
+        let mut silent = peers.silent(start + HELLO_DEADLINE);
+        silent.sort();
+        let mut expected = vec![old];
+        if HELLO_DEADLINE <= Duration::from_secs(5) {
+            expected.push(new);
+        }
+        expected.sort();
+        assert_eq!(silent, expected);
     }
 
     #[test]

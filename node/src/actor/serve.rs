@@ -271,11 +271,13 @@ impl NodeActor {
         let mut have: Vec<_> = item.heads.iter().take(MAX_HEADS).copied().collect();
         have.extend(item.since.iter().take(MAX_HEADS));
         let genesis = kith_crdt::genesis_hash();
-        let changes: Vec<_> = doc
-            .changes_since(&have)
-            .into_iter()
-            .filter(|c| c.hash != genesis)
-            .collect();
+        let changes: Vec<_> = match doc.changes_since(&have) {
+            Ok(changes) => changes.into_iter().filter(|c| c.hash != genesis).collect(),
+            Err(e) => {
+                tracing::error!(owner = %item.owner, doc = %item.doc, error = %e, "cannot read a document to serve it");
+                return PullOutcome::Unknown;
+            }
+        };
         let heads = doc.heads();
         if changes.len() >= DOCUMENT_AFTER_CHANGES
             && let Some(whole) = self.whole_document(&item.owner, item.doc, budget)
@@ -324,7 +326,7 @@ impl NodeActor {
             Some(bytes) => bytes.to_vec(),
             None => {
                 let doc = self.doc_mut(owner, kind)?;
-                let bytes = doc.snapshot();
+                let bytes = doc.snapshot().ok()?;
                 self.replication
                     .snapshots
                     .put(key, heads.clone(), bytes.clone());

@@ -10,7 +10,7 @@ use libp2p::{
     },
 };
 
-use super::NodeActor;
+use super::{NodeActor, peers::MAX_STRANGER_PEERS};
 use crate::{
     events::Event,
     net::{BehaviourEvent, device_of},
@@ -67,11 +67,15 @@ impl NodeActor {
                     return;
                 }
                 tracing::debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connection established");
-                self.peers
-                    .connection_opened(peer_id, endpoint.get_remote_address().clone());
+                self.peers.connection_opened(
+                    peer_id,
+                    endpoint.get_remote_address().clone(),
+                    Instant::now(),
+                );
                 self.dial_succeeded(connection_id, peer_id);
                 if num_established.get() == 1 {
                     self.send_hello(peer_id);
+                    self.enforce_stranger_cap();
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, cause, .. } => {
@@ -99,6 +103,31 @@ impl NodeActor {
                 tracing::debug!(from = %send_back_addr, %error, "incoming connection failed");
             }
             _ => {}
+        }
+    }
+
+    /// Keep at most `MAX_STRANGER_PEERS` peers that are neither this
+    /// account, a friend nor introduced, disconnecting the longest-connected
+    /// first; and disconnect peers silent past `HELLO_DEADLINE`.
+    pub(super) fn enforce_stranger_cap(&mut self) {
+        let me = self.identity.account();
+        let friends_doc = self.docs.own(kith_crdt::DocKind::Friends);
+        let strangers = self.peers.strangers(|p| {
+            p.account
+                .is_some_and(|a| a == me || kith_crdt::friends::is_friend(friends_doc, &a))
+        });
+        let excess = strangers.len().saturating_sub(MAX_STRANGER_PEERS);
+        for peer in strangers.into_iter().take(excess) {
+            tracing::debug!(%peer, "too many strangers connected; disconnecting the oldest");
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Disconnect peers that never proved an account.
+    pub(super) fn drop_silent_peers(&mut self, now: Instant) {
+        for peer in self.peers.silent(now) {
+            tracing::debug!(%peer, "no hello in time; disconnecting");
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 

@@ -114,11 +114,24 @@ fn init(home: &Home, name: Option<&str>, device_name: Option<&str>) -> anyhow::R
 }
 
 async fn run_daemon(home: &Home, overrides: Overrides) -> anyhow::Result<()> {
-    let daemon = Daemon::start(home, overrides).await?;
-    wait_for_signal().await.context("cannot wait for signals")?;
-    tracing::info!("shutting down");
-    daemon.stop().await;
-    Ok(())
+    let mut daemon = Daemon::start(home, overrides).await?;
+    let signalled = tokio::select! {
+        signal = wait_for_signal() => Ok(signal),
+        reason = daemon.node_stopped() => Err(reason),
+    };
+    match signalled {
+        Ok(signal) => {
+            signal.context("cannot wait for signals")?;
+            tracing::info!("shutting down");
+            daemon.stop().await;
+            Ok(())
+        }
+        Err(reason) => {
+            tracing::error!(%reason, "the node stopped unexpectedly; exiting");
+            let _ = std::fs::remove_file(home.daemon_info_path());
+            anyhow::bail!("{reason}")
+        }
+    }
 }
 
 async fn wait_for_signal() -> std::io::Result<()> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use kith_protocol::{friend, hello, limits, pairing, sync};
 use libp2p::{
-    StreamProtocol, autonat, dcutr, gossipsub, identify,
+    StreamProtocol, autonat, connection_limits, dcutr, gossipsub, identify,
     identity::Keypair,
     kad, mdns, ping, relay,
     request_response::{self, ProtocolSupport},
@@ -50,9 +50,31 @@ pub fn pair_behaviour(support: ProtocolSupport) -> PairBehaviour {
     request_response::Behaviour::with_codec(
         codec,
         [(StreamProtocol::new(pairing::PROTOCOL), support)],
-        request_response::Config::default().with_request_timeout(FRIEND_REQUEST_TIMEOUT),
+        request_response::Config::default()
+            .with_request_timeout(FRIEND_REQUEST_TIMEOUT)
+            .with_max_concurrent_streams(MAX_SMALL_STREAMS),
     )
 }
+
+/// Incoming connections still in their handshake (TCP/QUIC, Noise, Yamux)
+/// at once; more are refused until some finish.
+pub const MAX_PENDING_INCOMING: u32 = 32;
+
+/// Established incoming connections at once. The actor also keeps at most
+/// `actor::peers::MAX_STRANGER_PEERS` of them for peers that are neither
+/// this account, a friend nor introduced, evicting the oldest first.
+pub const MAX_ESTABLISHED_INCOMING: u32 = 256;
+
+/// Connections to one peer at once.
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 4;
+
+/// Concurrent `/kith/sync/1` streams per connection (each may hold a
+/// request of up to `MAX_SYNC_REQUEST_BYTES` while it is read).
+pub const MAX_SYNC_STREAMS: usize = 8;
+
+/// Concurrent `/kith/friend/1`, `/kith/hello/1` and `/kith/pair/1`
+/// streams per connection.
+pub const MAX_SMALL_STREAMS: usize = 4;
 
 /// How long a pull waits for its response.
 pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -64,6 +86,9 @@ pub const FRIEND_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 #[allow(missing_debug_implementations)]
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// First, so a connection over the limits is refused before any other
+    /// behaviour spends anything on it.
+    pub limits: connection_limits::Behaviour,
     pub relay_client: relay::client::Behaviour,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
@@ -99,7 +124,8 @@ impl Behaviour {
             codec,
             [(StreamProtocol::new(hello::PROTOCOL), ProtocolSupport::Full)],
             request_response::Config::default()
-                .with_request_timeout(Duration::from_secs(limits::HELLO_TIMEOUT_SECS)),
+                .with_request_timeout(Duration::from_secs(limits::HELLO_TIMEOUT_SECS))
+                .with_max_concurrent_streams(MAX_SMALL_STREAMS),
         );
 
         let friend_codec = request_response::cbor::codec::Codec::default()
@@ -108,7 +134,9 @@ impl Behaviour {
         let friend = request_response::Behaviour::with_codec(
             friend_codec,
             [(StreamProtocol::new(friend::PROTOCOL), ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(FRIEND_REQUEST_TIMEOUT),
+            request_response::Config::default()
+                .with_request_timeout(FRIEND_REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(MAX_SMALL_STREAMS),
         );
 
         let sync_codec = request_response::cbor::codec::Codec::default()
@@ -117,7 +145,9 @@ impl Behaviour {
         let sync = request_response::Behaviour::with_codec(
             sync_codec,
             [(StreamProtocol::new(sync::PROTOCOL), ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
+            request_response::Config::default()
+                .with_request_timeout(SYNC_REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(MAX_SYNC_STREAMS),
         );
 
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
@@ -171,7 +201,13 @@ impl Behaviour {
             None
         };
 
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+            .with_max_established_incoming(Some(MAX_ESTABLISHED_INCOMING))
+            .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER));
+
         Ok(Behaviour {
+            limits: connection_limits::Behaviour::new(limits),
             relay_client,
             identify,
             ping: ping::Behaviour::default(),

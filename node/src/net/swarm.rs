@@ -25,6 +25,16 @@ fn build_err(e: impl std::fmt::Display) -> BuildError {
     BuildError(e.to_string())
 }
 
+/// Yamux streams one connection may have open at once (libp2p's default
+/// is 512). Kith's protocols cap their own streams lower (`net::behaviour`).
+pub const MAX_STREAMS_PER_CONNECTION: usize = 64;
+
+fn yamux_config() -> yamux::Config {
+    let mut config = yamux::Config::default();
+    config.set_max_num_streams(MAX_STREAMS_PER_CONNECTION);
+    config
+}
+
 /// The device key is the libp2p identity, so `PeerId` = device id.
 pub fn build_swarm(
     device: &DeviceKey,
@@ -38,13 +48,13 @@ pub fn build_swarm(
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
-            yamux::Config::default,
+            yamux_config,
         )
         .map_err(build_err)?
         .with_quic()
         .with_dns()
         .map_err(build_err)?
-        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .with_relay_client(noise::Config::new, yamux_config)
         .map_err(build_err)?
         .with_behaviour(|key, relay_client| Behaviour::new(key, relay_client, mdns, dht_server))
         .map_err(build_err)?

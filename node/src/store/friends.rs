@@ -14,39 +14,7 @@ pub const MAX_SENT_VERSIONS: usize = 8;
 /// Most handshake messages queued for one account.
 pub const MAX_OUTBOX_PER_ACCOUNT: usize = 8;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    Incoming,
-    Outgoing,
-}
-
-/// Friendship states, as the CLI contract names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestState {
-    /// We asked; no answer yet.
-    Requested,
-    /// They asked; waiting for our decision.
-    Pending,
-    Friends,
-    Declined,
-    Removed,
-    Blocked,
-}
-
-impl RequestState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestState::Requested => "requested",
-            RequestState::Pending => "pending",
-            RequestState::Friends => "friends",
-            RequestState::Declined => "declined",
-            RequestState::Removed => "removed",
-            RequestState::Blocked => "blocked",
-        }
-    }
-}
+pub use kith_protocol::friendship::{Direction, RequestState};
 
 /// A friend request, incoming or outgoing, and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -34,7 +34,7 @@ impl Store {
         merged.addrs.truncate(MAX_ADDRS_PER_PEER);
         self.put_json(Tree::Peers, merged.device.as_bytes(), &merged)?;
         if self.tree(Tree::Peers).len() > MAX_KNOWN_PEERS {
-            self.forget_oldest_peer()?;
+            self.forget_oldest_peers()?;
         }
         Ok(())
     }
@@ -60,9 +60,13 @@ impl Store {
             .collect())
     }
 
-    fn forget_oldest_peer(&self) -> Result<(), StoreError> {
+    /// Forget the least recently seen tenth of the address book at once:
+    /// reading every record is then paid once per many new peers, not once
+    /// per peer (it was once per peer, 10,000 parses each, in a flood).
+    fn forget_oldest_peers(&self) -> Result<(), StoreError> {
         let (peers, _) = self.known_peers()?;
-        if let Some(oldest) = peers.last() {
+        let excess = peers.len().saturating_sub(MAX_KNOWN_PEERS * 9 / 10);
+        for oldest in peers.iter().rev().take(excess) {
             self.remove(Tree::Peers, oldest.device.as_bytes())?;
         }
         Ok(())
@@ -96,6 +100,25 @@ mod tests {
         assert!(bad.is_empty());
         assert_eq!(peers[0].last_seen, 30);
         assert_eq!(peers[0].addrs.len(), 2);
+    }
+
+    #[test]
+    fn a_full_address_book_forgets_its_oldest_tenth_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..=MAX_KNOWN_PEERS as u64 {
+            let mut seed = [1u8; 32];
+            seed[..8].copy_from_slice(&i.to_le_bytes());
+            let mut p = peer(0, i);
+            p.device = DeviceKey::from_seed(&seed).id();
+            store.remember_peer(p).unwrap();
+        }
+        let (peers, _) = store.known_peers().unwrap();
+        assert_eq!(peers.len(), MAX_KNOWN_PEERS * 9 / 10);
+        assert_eq!(
+            peers[0].last_seen, MAX_KNOWN_PEERS as u64,
+            "the newest is kept"
+        );
     }
 
     #[test]

@@ -126,3 +126,25 @@ fn connect_errors_are_one_line() {
         "daemon survives bad connects"
     );
 }
+
+/// If the node's actor dies (a bug: it never should), the daemon exits
+/// non-zero with the reason, rather than serving an API that cannot answer.
+#[test]
+fn a_dead_actor_ends_the_daemon_with_the_reason() {
+    let home = TestHome::new();
+    home.init();
+    let mut daemon = home.start_daemon_with_env(&[("KITH_FAILPOINT", "actor-panic-on-profile")]);
+    let out = home.kith(&["profile", "show"]);
+    assert!(!out.status.success());
+    let status = daemon
+        .wait_exit(Duration::from_secs(20))
+        .expect("the daemon kept running after its actor died");
+    assert!(!status.success());
+    let log = daemon.log();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("error: ") && l.contains("panicked")),
+        "no error line with the reason: {log}"
+    );
+    assert!(!home.path().join("daemon.json").exists());
+}

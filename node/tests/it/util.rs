@@ -54,11 +54,17 @@ impl TestHome {
     }
 
     pub fn start_daemon(&self) -> DaemonProcess {
+        self.start_daemon_with_env(&[])
+    }
+
+    /// Start a daemon with extra environment variables (failpoints).
+    pub fn start_daemon_with_env(&self, env: &[(&str, &str)]) -> DaemonProcess {
         let log = std::fs::File::create(self.path().join("daemon.log")).expect("log file");
         let child = Command::new(KITH)
             .args(["daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
             .env("KITH_HOME", self.path())
             .env("RUST_LOG", "debug,libp2p=info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -115,6 +121,21 @@ impl DaemonProcess {
             .status()
             .expect("kill -TERM");
         child.wait().expect("wait for daemon")
+    }
+
+    /// Wait up to `timeout` for the daemon to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// SIGKILL: no chance to clean up.
