@@ -217,7 +217,7 @@ impl NodeActor {
         } else {
             self.replication.gossip_ignored.strike(&peer, now)
         };
-        if over {
+        if over && !self.peers.is_rejected(&peer, std::time::Instant::now()) {
             let what = if rejected { "invalid" } else { "unwanted" };
             self.reject_peer(peer, format!("too many {what} announcements"));
         }

@@ -5,5 +5,6 @@ mod cli;
 mod daemon;
 mod devices;
 mod friends;
+mod hostile;
 mod profile;
 mod util;
