@@ -50,7 +50,7 @@ fn survive(
     friend_id: &str,
     secs: u64,
 ) {
-    let mut child = Command::new(evil())
+    let child = Command::new(evil())
         .args([attack, "--target", addr, "--account", friend_id, "--secs"])
         .arg(secs.to_string())
         .arg("--json")
