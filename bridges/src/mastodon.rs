@@ -150,8 +150,12 @@ impl Bridge for Mastodon {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let wanted = link.handle.trim_start_matches('@');
-        let by_handle = wanted == acct || wanted.split('@').next() == Some(acct.as_str());
+        // Whole handles: `acct` is `user` for this instance's own accounts
+        // and `user@domain` for others, so both sides get their domain
+        // before they are compared (the local part alone would let
+        // `@alice@other.example` borrow the proof of this instance's @alice).
+        let host = instance_host(&self.instance);
+        let by_handle = full_handle(&acct, &host) == full_handle(&link.handle, &host);
         let text = strip_tags(status["content"].as_str().unwrap_or_default());
         let verified = by_handle && text.contains(&link.statement);
         let reason = (!verified).then(|| {
@@ -162,6 +166,26 @@ impl Bridge for Mastodon {
             }
         });
         Ok(Verified { verified, reason })
+    }
+}
+
+/// The host (and port) of the instance URL, lower-case.
+fn instance_host(instance: &str) -> String {
+    let rest = instance.split_once("://").map_or(instance, |(_, r)| r);
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// `user@domain`, lower-case, for a handle written `@user@domain`,
+/// `user@domain` or (on this instance) `user`.
+fn full_handle(handle: &str, instance_host: &str) -> String {
+    let handle = handle.trim().trim_start_matches('@').to_ascii_lowercase();
+    if handle.contains('@') {
+        handle
+    } else {
+        format!("{handle}@{instance_host}")
     }
 }
 
@@ -182,4 +206,20 @@ fn strip_tags(html: &str) -> String {
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
         .replace("&#39;", "'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_compare_whole() {
+        let host = instance_host("https://Mastodon.Example/");
+        assert_eq!(host, "mastodon.example");
+        let local = full_handle("alice", &host);
+        assert_eq!(local, full_handle("@alice@mastodon.example", &host));
+        assert_eq!(local, full_handle("@Alice", &host));
+        assert_ne!(local, full_handle("@alice@other.example", &host));
+        assert_ne!(full_handle("alice@other.example", &host), local);
+    }
 }

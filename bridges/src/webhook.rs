@@ -54,7 +54,7 @@ impl Bridge for Webhook {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(error(
                 kith_protocol::bridge::INVALID_PARAMS,
-                format!("url `{url}` is not http(s)"),
+                format!("url `{}` is not http(s)", public_part(&url)),
             ));
         }
         let client = reqwest::blocking::Client::builder()
@@ -88,7 +88,10 @@ impl Bridge for Webhook {
             .header("Idempotency-Key", &post.post)
             .json(&serde_json::json!({ "post": post.post, "text": post.text, "at": post.at, "account": post.account }))
             .send()
-            .map_err(|e| error(TRANSIENT, format!("POST {url} failed: {e}")))?;
+            .map_err(|e| {
+                let e = e.without_url();
+                error(TRANSIENT, format!("POST {} failed: {e}", public_part(url)))
+            })?;
         let status = response.status();
         if status.is_success() {
             let location = response
@@ -103,6 +106,30 @@ impl Bridge for Webhook {
             });
         }
         let code = http_error_code(status);
-        Err(error(code, format!("POST {url} answered {status}")))
+        Err(error(
+            code,
+            format!("POST {} answered {status}", public_part(url)),
+        ))
+    }
+}
+
+/// A webhook URL as it may be shown: scheme, host and port only. Its path,
+/// query and user-info often carry the token that authorises posting.
+fn public_part(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}/…")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_scheme_and_host_of_a_webhook_url_are_shown() {
+        assert_eq!(
+            super::public_part("https://u:p@hooks.example:8443/t/SECRET?token=X#y"),
+            "https://hooks.example:8443/…"
+        );
+        assert_eq!(super::public_part("nonsense"), "://nonsense/…");
     }
 }

@@ -207,6 +207,94 @@ fn the_mastodon_bridge_posts_once_updates_the_profile_and_verifies_proofs() {
     assert_eq!(other["result"]["verified"], false);
 }
 
+/// Link proofs compare whole handles: this instance's @alice and
+/// @alice@other.example (a remote account it knows) are different people,
+/// and neither's proof verifies the other's handle.
+#[test]
+fn a_mastodon_proof_verifies_only_the_whole_handle_that_posted_it() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mock.toml");
+    // Seed statuses are by user name: the later `alice` (the remote one)
+    // posts the seeded status.
+    std::fs::write(
+        &config,
+        r#"
+[[seed.accounts]]
+username = "alice"
+access_token = "alice_token"
+
+[[seed.accounts]]
+username = "alice"
+domain = "other.example"
+
+[[seed.statuses]]
+account = "alice"
+text = "kith1remote is @alice@other.example"
+"#,
+    )
+    .unwrap();
+    let Some(_server) = server(
+        "mastodon_mock",
+        &[
+            "serve",
+            "--in-memory",
+            "--config",
+            config.to_str().unwrap(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ],
+    ) else {
+        return;
+    };
+    let instance = format!("http://127.0.0.1:{port}");
+    wait_until_up(&format!("{instance}/api/v1/instance"));
+    let mut plugin = Plugin::start(env!("CARGO_BIN_EXE_kith-bridge-mastodon"));
+    let configured = plugin.call(
+        "configure",
+        serde_json::json!({"settings":{"instance":instance,"token":"alice_token"},"state_dir":dir.path()}),
+    );
+    assert!(configured["result"].is_object(), "{configured}");
+    // Local alice posts her proof through the bridge.
+    let local_statement = "kith1local is @alice";
+    let posted = plugin.call(
+        "publish",
+        serde_json::json!({"post":"p-1","text":local_statement,"at":1,"account":"kith1local"}),
+    );
+    let local_proof = posted["result"]["url"].as_str().expect("a status URL").to_string();
+    // The remote alice's status, as this instance knows it.
+    let statuses: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!("{instance}/api/v1/timelines/public"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let remote = statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["account"]["acct"] == "alice@other.example")
+        .unwrap_or_else(|| panic!("no status by the remote alice in {statuses}"));
+    let remote_proof = format!("{instance}/@alice@other.example/{}", remote["id"].as_str().unwrap());
+    let remote_statement = "kith1remote is @alice@other.example";
+
+    let mut verify = |handle: &str, proof: &str, statement: &str| {
+        let answer = plugin.call(
+            "verify_link",
+            serde_json::json!({"handle":handle,"proof":proof,"statement":statement}),
+        );
+        answer["result"]["verified"].as_bool().unwrap_or_else(|| panic!("{answer}"))
+    };
+    assert!(verify("@alice", &local_proof, local_statement));
+    assert!(verify(&format!("@alice@127.0.0.1:{port}"), &local_proof, local_statement));
+    assert!(verify("@alice@other.example", &remote_proof, remote_statement));
+    // The same local part on another domain borrows nothing.
+    assert!(!verify("@alice@other.example", &local_proof, local_statement));
+    assert!(!verify("@alice", &remote_proof, remote_statement));
+}
+
 /// A throwaway Synapse (SQLite) on a free loopback port, with one user and one room.
 struct Synapse {
     _server: Server,

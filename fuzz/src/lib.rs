@@ -151,6 +151,20 @@ fn install_hook() {
     });
 }
 
+/// The innermost Kith functions of a backtrace (where a panic was caught).
+fn kith_frames(backtrace: &std::backtrace::Backtrace) -> String {
+    let text = backtrace.to_string();
+    let frames: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.split_once(": ").map(|(_, f)| f))
+        .filter(|f| f.starts_with("kith_crdt::") || f.starts_with("kith_protocol::"))
+        .filter(|f| !f.contains("{{closure}}"))
+        .take(3)
+        .collect();
+    frames.join(" < ")
+}
+
 /// Run one fuzz input through `f` under the panic policy described above.
 pub fn run(data: &[u8], f: impl FnOnce(&[u8])) {
     install_hook();
@@ -164,8 +178,10 @@ pub fn run(data: &[u8], f: impl FnOnce(&[u8])) {
                 let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
                 if seen.get_or_insert_with(HashSet::new).insert(r.location.clone()) {
                     eprintln!(
-                        "fuzz: caught panic (handled by Kith, not a crash) at {}: {}",
-                        r.location, r.message
+                        "fuzz: caught panic (handled by Kith, not a crash) at {}: {} [caught in: {}]",
+                        r.location,
+                        r.message,
+                        kith_frames(&r.backtrace)
                     );
                 }
             }

@@ -3,6 +3,7 @@
 
 mod config;
 mod host;
+mod redact;
 
 pub use config::{
     BridgeConfig, BridgeConfigError, MAX_BRIDGE_NAME_LEN, MAX_BRIDGES, valid_name as config_name_ok,

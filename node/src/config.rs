@@ -68,13 +68,22 @@ impl Config {
 
     pub fn parse(text: &str) -> Result<Self, String> {
         let config: Config = toml::from_str(text).map_err(|e| e.message().to_string())?;
-        if !config.api.ip().is_loopback() {
-            return Err(format!(
-                "api = \"{}\" is not a loopback address; the local API never listens beyond this machine",
-                config.api
-            ));
-        }
+        check_api(&config.api).map_err(|e| format!("api = \"{}\": {e}", config.api))?;
         Ok(config)
+    }
+}
+
+/// The local API listens on loopback only, whether its address comes from
+/// `config.toml` or `--api`: its token is the only thing between the
+/// network and the account otherwise.
+pub fn check_api(addr: &std::net::SocketAddr) -> Result<(), String> {
+    if addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not a loopback address; the local API never listens beyond this machine (use 127.0.0.1 or ::1)",
+            addr.ip()
+        ))
     }
 }
 

@@ -56,6 +56,8 @@ pub enum DaemonError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("--api {addr}: {message}")]
+    ApiNotLoopback { addr: SocketAddr, message: String },
     #[error("the listeners reported no address within {LISTEN_TIMEOUT:?}")]
     ListenTimeout,
     #[error("{path}: {source}")]
@@ -88,6 +90,10 @@ impl Daemon {
             config.listen = overrides.listen;
         }
         if let Some(api) = overrides.api {
+            crate::config::check_api(&api).map_err(|message| DaemonError::ApiNotLoopback {
+                addr: api,
+                message,
+            })?;
             config.api = api;
         }
         if overrides.no_mdns {

@@ -11,7 +11,7 @@ use tokio::{
     sync::{mpsc, oneshot, watch},
 };
 
-use super::BridgeConfig;
+use super::{BridgeConfig, redact::Redactor};
 
 /// How long one plugin call may take before the plugin is deemed hung and restarted.
 pub const PLUGIN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,6 +41,15 @@ pub enum CallError {
     /// Will not pass by retrying.
     #[error("{0}")]
     Permanent(String),
+}
+
+impl CallError {
+    fn redacted(self, redactor: &Redactor) -> Self {
+        match self {
+            CallError::Transient(m) => CallError::Transient(redactor.redact(&m)),
+            CallError::Permanent(m) => CallError::Permanent(redactor.redact(&m)),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -117,8 +126,19 @@ async fn supervise(
     status: watch::Sender<BridgeStatus>,
 ) {
     let mut backoff = Duration::from_secs(1);
+    let redactor = Redactor::new(&config.settings);
+    let status = RedactingStatus {
+        inner: status,
+        redactor: redactor.clone(),
+    };
     loop {
-        match Plugin::start(&config, &state_dir).await {
+        let started = Plugin::start(&config, &state_dir, &redactor)
+            .await
+            .map_err(|e| match e {
+                StartError::Refused(m) => StartError::Refused(redactor.redact(&m)),
+                StartError::Failed(m) => StartError::Failed(redactor.redact(&m)),
+            });
+        match started {
             Ok((mut plugin, description)) => {
                 tracing::info!(version = %description.version, "bridge running");
                 let _ = status.send(BridgeStatus::Running(description));
@@ -128,7 +148,11 @@ async fn supervise(
                         plugin.stop().await;
                         return;
                     };
-                    let result = plugin.call(call.method, call.params).await;
+                    let result = plugin
+                        .call(call.method, call.params)
+                        .await
+                        .map(|value| redact_json(value, &redactor))
+                        .map_err(|e| e.redacted(&redactor));
                     let broken = result.is_err() && plugin.broken;
                     let _ = call.reply.send(result);
                     if broken {
@@ -189,6 +213,7 @@ impl Plugin {
     async fn start(
         config: &BridgeConfig,
         state_dir: &std::path::Path,
+        redactor: &Redactor,
     ) -> Result<(Plugin, Description), StartError> {
         std::fs::create_dir_all(state_dir).map_err(|e| {
             StartError::Failed(format!("cannot create {}: {e}", state_dir.display()))
@@ -205,7 +230,7 @@ impl Plugin {
         else {
             return Err(StartError::Failed("no pipes to the plugin".into()));
         };
-        tokio::spawn(drain_stderr(stderr));
+        tokio::spawn(drain_stderr(stderr, redactor.clone()));
         let mut plugin = Plugin {
             child,
             stdin,
@@ -324,7 +349,7 @@ impl Plugin {
 }
 
 /// Log what the plugin writes to stderr, a bounded line at a time.
-async fn drain_stderr(stderr: tokio::process::ChildStderr) {
+async fn drain_stderr(stderr: tokio::process::ChildStderr, redactor: Redactor) {
     let mut reader = BufReader::new(stderr);
     let mut buf = Vec::new();
     loop {
@@ -332,8 +357,41 @@ async fn drain_stderr(stderr: tokio::process::ChildStderr) {
         match (&mut reader).take(4096).read_until(b'\n', &mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {
-                tracing::debug!(line = %String::from_utf8_lossy(&buf).trim_end(), "plugin stderr")
+                let line = redactor.redact(String::from_utf8_lossy(&buf).trim_end());
+                tracing::debug!(%line, "plugin stderr")
             }
         }
+    }
+}
+
+/// Every string in a plugin's answer, with the bridge's secrets masked.
+fn redact_json(value: serde_json::Value, redactor: &Redactor) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(redactor.redact(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| redact_json(v, redactor)).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, redact_json(v, redactor)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The bridge's status channel, masking secrets in every message it carries.
+struct RedactingStatus {
+    inner: watch::Sender<BridgeStatus>,
+    redactor: Redactor,
+}
+
+impl RedactingStatus {
+    fn send(&self, status: BridgeStatus) -> Result<(), watch::error::SendError<BridgeStatus>> {
+        let status = match status {
+            BridgeStatus::Failed(m) => BridgeStatus::Failed(self.redactor.redact(&m)),
+            BridgeStatus::Restarting(m) => BridgeStatus::Restarting(self.redactor.redact(&m)),
+            other => other,
+        };
+        self.inner.send(status)
     }
 }

@@ -148,3 +148,17 @@ fn a_dead_actor_ends_the_daemon_with_the_reason() {
     );
     assert!(!home.path().join("daemon.json").exists());
 }
+
+/// `--api` beyond loopback is refused like `api =` in config.toml: one
+/// error line, non-zero exit, nothing listening.
+#[test]
+fn the_api_refuses_to_listen_beyond_loopback() {
+    let home = TestHome::new();
+    home.init();
+    for addr in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0"] {
+        let out = home.kith(&["daemon", "--api", addr, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]);
+        let line = assert_one_error_line(&out);
+        assert!(line.contains("loopback"), "{line}");
+        assert!(!home.path().join("daemon.json").exists());
+    }
+}
