@@ -263,7 +263,10 @@ text = "kith1remote is @alice@other.example"
         "publish",
         serde_json::json!({"post":"p-1","text":local_statement,"at":1,"account":"kith1local"}),
     );
-    let local_proof = posted["result"]["url"].as_str().expect("a status URL").to_string();
+    let local_proof = posted["result"]["url"]
+        .as_str()
+        .expect("a status URL")
+        .to_string();
     // The remote alice's status, as this instance knows it.
     let statuses: serde_json::Value = reqwest::blocking::Client::new()
         .get(format!("{instance}/api/v1/timelines/public"))
@@ -277,7 +280,10 @@ text = "kith1remote is @alice@other.example"
         .iter()
         .find(|s| s["account"]["acct"] == "alice@other.example")
         .unwrap_or_else(|| panic!("no status by the remote alice in {statuses}"));
-    let remote_proof = format!("{instance}/@alice@other.example/{}", remote["id"].as_str().unwrap());
+    let remote_proof = format!(
+        "{instance}/@alice@other.example/{}",
+        remote["id"].as_str().unwrap()
+    );
     let remote_statement = "kith1remote is @alice@other.example";
 
     let mut verify = |handle: &str, proof: &str, statement: &str| {
@@ -285,13 +291,27 @@ text = "kith1remote is @alice@other.example"
             "verify_link",
             serde_json::json!({"handle":handle,"proof":proof,"statement":statement}),
         );
-        answer["result"]["verified"].as_bool().unwrap_or_else(|| panic!("{answer}"))
+        answer["result"]["verified"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("{answer}"))
     };
     assert!(verify("@alice", &local_proof, local_statement));
-    assert!(verify(&format!("@alice@127.0.0.1:{port}"), &local_proof, local_statement));
-    assert!(verify("@alice@other.example", &remote_proof, remote_statement));
+    assert!(verify(
+        &format!("@alice@127.0.0.1:{port}"),
+        &local_proof,
+        local_statement
+    ));
+    assert!(verify(
+        "@alice@other.example",
+        &remote_proof,
+        remote_statement
+    ));
     // The same local part on another domain borrows nothing.
-    assert!(!verify("@alice@other.example", &local_proof, local_statement));
+    assert!(!verify(
+        "@alice@other.example",
+        &local_proof,
+        local_statement
+    ));
     assert!(!verify("@alice", &remote_proof, remote_statement));
 }
 

@@ -374,7 +374,7 @@ impl NodeActor {
 
 /// Whether the failpoint `name` is set (`KITH_FAILPOINT=name`): a fault
 /// that tests inject into a real daemon to check how it fails.
-fn failpoint(name: &str) -> bool {
+pub(crate) fn failpoint(name: &str) -> bool {
     std::env::var("KITH_FAILPOINT").is_ok_and(|v| v == name)
 }
 

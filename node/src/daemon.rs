@@ -90,10 +90,8 @@ impl Daemon {
             config.listen = overrides.listen;
         }
         if let Some(api) = overrides.api {
-            crate::config::check_api(&api).map_err(|message| DaemonError::ApiNotLoopback {
-                addr: api,
-                message,
-            })?;
+            crate::config::check_api(&api)
+                .map_err(|message| DaemonError::ApiNotLoopback { addr: api, message })?;
             config.api = api;
         }
         if overrides.no_mdns {

@@ -21,9 +21,15 @@ fn kith(home: &std::path::Path, args: &[&str]) -> std::process::Output {
 }
 
 fn start_daemon(home: &std::path::Path) -> Child {
+    start_daemon_with(home, None)
+}
+
+/// A daemon, with a failpoint (`KITH_FAILPOINT`) if given.
+fn start_daemon_with(home: &std::path::Path, failpoint: Option<&str>) -> Child {
     let child = Command::new(sibling_binary("kith"))
         .args(["daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
         .env("KITH_HOME", home)
+        .envs(failpoint.map(|f| ("KITH_FAILPOINT", f)))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -92,6 +98,64 @@ fn a_killed_daemon_delivers_every_pending_post_once_after_restart() {
     // Give a duplicate every chance to show up, then count.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(sink.received().len(), 100, "a post was delivered twice");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}
+
+/// The daemon dies the instant a post is stored: its outbox entry was stored
+/// with it (once, it came second, and such a post never reached its bridges).
+#[test]
+fn a_post_and_its_outbox_are_stored_together() {
+    let sink = WebhookSink::start(Arc::new(|_| Reply::Ok)).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    assert!(kith(home.path(), &["init"]).status.success());
+    let mut daemon = start_daemon(home.path());
+    let url = format!("url={}", sink.url);
+    let add = [
+        "bridge",
+        "add",
+        "hook",
+        "--plugin",
+        "kith-bridge-webhook",
+        "--set",
+        &url,
+    ];
+    assert!(kith(home.path(), &add).status.success());
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+
+    let mut daemon = start_daemon_with(home.path(), Some("abort-after-post"));
+    // The daemon aborts before it answers.
+    assert!(
+        !kith(home.path(), &["post", "stored at the crash"])
+            .status
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while daemon.try_wait().ok().flatten().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the failpoint did not abort the daemon"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let mut daemon = start_daemon(home.path());
+    let feed = kith(home.path(), &["feed", "--json"]);
+    assert!(
+        String::from_utf8_lossy(&feed.stdout).contains("stored at the crash"),
+        "the post itself was not stored"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sink.distinct() < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the stored post never reached its bridge"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(sink.received().len(), 1);
     let _ = daemon.kill();
     let _ = daemon.wait();
 }

@@ -89,7 +89,6 @@ impl NodeActor {
             at: unix_now(),
             device: self.identity.device(),
         };
-        self.edit_own(kind, |d| feed::add(d, &post))?;
         let deliveries: Vec<Delivery> = targets
             .into_iter()
             .map(|bridge| Delivery {
@@ -102,7 +101,18 @@ impl NodeActor {
                 next_at: 0,
             })
             .collect();
-        self.store.put_new_deliveries(&deliveries)?;
+        // The outbox first, unflushed; the post's change and its flush
+        // then make both durable together, so a crash leaves either both
+        // or neither (a post that never reaches its bridges was possible
+        // when the outbox came second).
+        self.store.stage_new_deliveries(&deliveries)?;
+        if let Err(e) = self.edit_own(kind, |d| feed::add(d, &post)) {
+            self.store.unstage_deliveries(&deliveries)?;
+            return Err(e);
+        }
+        if super::failpoint("abort-after-post") {
+            std::process::abort();
+        }
         self.deliver_due();
         Ok(id)
     }
@@ -205,6 +215,12 @@ impl NodeActor {
                 .into_iter()
                 .find_map(|k| feed::get(self.docs.own(k), &delivery.post))
             else {
+                // Staged for a post whose change was never stored (a crash
+                // between the two): nothing to deliver.
+                let mut failed = delivery;
+                failed.state = DeliveryState::Failed;
+                failed.error = Some("the post was never stored".into());
+                let _ = self.store.put_delivery(&failed);
                 continue;
             };
             let params = Publish {

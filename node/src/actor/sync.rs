@@ -335,24 +335,14 @@ impl NodeActor {
                     if more && applied {
                         pull_again.push((result.owner, result.doc));
                     } else if let Some(account) = peer_account {
-                        let _ = self.store.set_sync_since(
-                            &account,
-                            &result.owner,
-                            result.doc,
-                            &cap(heads),
-                        );
+                        self.note_progress(account, result.owner, result.doc, heads);
                     }
                 }
                 PullOutcome::Document { doc, signed } => {
                     match self.apply_document(result.owner, result.doc, &doc, &signed) {
                         Ok(Some(heads)) => {
                             if let Some(account) = peer_account {
-                                let _ = self.store.set_sync_since(
-                                    &account,
-                                    &result.owner,
-                                    result.doc,
-                                    &cap(heads),
-                                );
+                                self.note_progress(account, result.owner, result.doc, heads);
                             }
                         }
                         Ok(None) => {}
@@ -366,6 +356,30 @@ impl NodeActor {
         self.finish_pull(request_id);
         if !pull_again.is_empty() {
             self.pull(peer, pull_again);
+        }
+    }
+
+    /// Remember how far a pull from `server`'s account got: the server's
+    /// heads that this node now holds (with all their history). A change
+    /// the server sent that was refused, failed to apply or waits for a
+    /// missing dependency keeps its head out, so the next pull asks from
+    /// before it and the server sends it again.
+    fn note_progress(
+        &mut self,
+        server: AccountId,
+        owner: AccountId,
+        kind: DocKind,
+        server_heads: Vec<kith_crdt::Hash>,
+    ) {
+        let held: Vec<_> = match self.doc_mut(&owner, kind) {
+            Some(doc) => server_heads
+                .into_iter()
+                .filter(|h| doc.has_change(h))
+                .collect(),
+            None => Vec::new(),
+        };
+        if let Err(e) = self.store.set_sync_since(&server, &owner, kind, &cap(held)) {
+            tracing::warn!(error = %e, "cannot record pull progress");
         }
     }
 

@@ -369,7 +369,12 @@ fn redact_json(value: serde_json::Value, redactor: &Redactor) -> serde_json::Val
     use serde_json::Value;
     match value {
         Value::String(s) => Value::String(redactor.redact(&s)),
-        Value::Array(items) => Value::Array(items.into_iter().map(|v| redact_json(v, redactor)).collect()),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| redact_json(v, redactor))
+                .collect(),
+        ),
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .map(|(k, v)| (k, redact_json(v, redactor)))

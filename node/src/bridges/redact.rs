@@ -89,14 +89,22 @@ mod tests {
     #[test]
     fn setting_values_and_the_secret_parts_of_urls_are_masked() {
         let r = redactor(&[
-            ("url", "https://user:hunter22@example.org/hooks/abcdefghijklmnopqrstuv?token=tok12345&x=1"),
+            (
+                "url",
+                "https://user:hunter22@example.org/hooks/abcdefghijklmnopqrstuv?token=tok12345&x=1",
+            ),
             ("token", "s3cr3t-token"),
             ("enabled", "true"),
         ]);
         let leaked = "POST https://example.org/hooks/abcdefghijklmnopqrstuv?token=tok12345 failed; \
                       auth hunter22; bearer s3cr3t-token; enabled true";
         let clean = r.redact(leaked);
-        for secret in ["tok12345", "hunter22", "abcdefghijklmnopqrstuv", "s3cr3t-token"] {
+        for secret in [
+            "tok12345",
+            "hunter22",
+            "abcdefghijklmnopqrstuv",
+            "s3cr3t-token",
+        ] {
             assert!(!clean.contains(secret), "{secret} in {clean}");
         }
         assert!(clean.contains("enabled true"), "short values stay: {clean}");

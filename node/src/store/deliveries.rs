@@ -58,14 +58,27 @@ impl Store {
         self.flush()
     }
 
-    /// Record many new deliveries with one flush (a post to several bridges).
-    pub fn put_new_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+    /// Write a new post's deliveries *without* flushing: the post's own
+    /// document change, written and flushed right after, makes both
+    /// durable at once (sled recovers a prefix of its log, so a flushed
+    /// later write implies every earlier one).
+    pub fn stage_new_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
         for d in deliveries {
             let k = key(&d.post, &d.bridge);
             self.put_json(Tree::Deliveries, &k, d)?;
             self.tree(Tree::DeliveriesUnfinished).insert(&k, &[])?;
         }
-        self.flush()
+        Ok(())
+    }
+
+    /// Undo [`Store::stage_new_deliveries`] when the post was not stored.
+    pub fn unstage_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        for d in deliveries {
+            let k = key(&d.post, &d.bridge);
+            self.remove(Tree::Deliveries, &k)?;
+            self.remove(Tree::DeliveriesUnfinished, &k)?;
+        }
+        Ok(())
     }
 
     pub fn deliveries_of(&self, post: &str) -> Result<Vec<Delivery>, StoreError> {

@@ -156,7 +156,14 @@ fn the_api_refuses_to_listen_beyond_loopback() {
     let home = TestHome::new();
     home.init();
     for addr in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0"] {
-        let out = home.kith(&["daemon", "--api", addr, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]);
+        let out = home.kith(&[
+            "daemon",
+            "--api",
+            addr,
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+        ]);
         let line = assert_one_error_line(&out);
         assert!(line.contains("loopback"), "{line}");
         assert!(!home.path().join("daemon.json").exists());
