@@ -39,7 +39,12 @@ pub fn run(changes: usize) -> anyhow::Result<Vec<Row>> {
     // Kith: everything done before a change may be applied (parse, checksum,
     // actor = signer, certificate, signature).
     let start = Instant::now();
-    let (good, bad) = verify_batch(&account.id(), DocKind::Profile, batch, |_, _| false);
+    let (good, bad) = verify_batch(
+        &account.id(),
+        DocKind::Profile,
+        batch,
+        &kith_protocol::sync::Cutoffs::default(),
+    );
     let kith_secs = start.elapsed().as_secs_f64();
     anyhow::ensure!(
         good.len() == changes && bad.is_empty(),

@@ -174,18 +174,6 @@ impl Doc {
         })
     }
 
-    /// The document as it was at `heads` (a read-only copy).
-    #[cfg(feature = "hostile")]
-    pub(crate) fn at(&mut self, heads: &[Hash]) -> Option<Doc> {
-        let heads: Vec<ChangeHash> = heads.iter().map(|h| ChangeHash(*h)).collect();
-        let inner = &mut self.inner;
-        let past = guarded(move || inner.fork_at(&heads)).ok()?.ok()?;
-        Some(Doc {
-            inner: past,
-            saved: Vec::new(),
-        })
-    }
-
     /// Run a read of this document (a typed view) so that an Automerge
     /// panic on a peer-shaped document yields `T::default()` instead of
     /// ending the node.
@@ -202,6 +190,73 @@ impl Doc {
             .filter(|m| *m.actor == actor)
             .map(|m| m.hash.0)
             .collect()
+    }
+
+    /// The sequence number of `device`'s last change here (0: none).
+    pub fn max_seq_of(&mut self, device: &DeviceId) -> u64 {
+        let actor = ActorId::from(device.as_bytes());
+        let inner = &mut self.inner;
+        guarded(move || {
+            inner
+                .get_changes_meta(&[])
+                .iter()
+                .filter(|m| *m.actor == actor)
+                .map(|m| m.seq)
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+    }
+
+    /// Whether any change here is one `bad(actor, seq)` refuses.
+    pub fn holds_any(&mut self, bad: impl Fn(&[u8], u64) -> bool) -> bool {
+        let inner = &mut self.inner;
+        guarded(move || {
+            inner
+                .get_changes_meta(&[])
+                .iter()
+                .any(|m| bad(m.actor.to_bytes(), m.seq))
+        })
+        .unwrap_or(true)
+    }
+
+    /// Rebuild the document without the changes `bad(actor, seq)` refuses
+    /// and without everything that depends on them (a revocation learnt
+    /// after the revoked device's late changes were applied). Returns how
+    /// many changes went; every copy that does the same ends with the same
+    /// heads. The caller stores the result whole.
+    pub fn purge(&mut self, bad: impl Fn(&[u8], u64) -> bool) -> Result<usize, DocError> {
+        let inner = &mut self.inner;
+        let (keep, dropped) = guarded(move || {
+            let mut dropped: std::collections::HashSet<ChangeHash> = Default::default();
+            let mut keep = Vec::new();
+            for m in inner.get_changes_meta(&[]) {
+                if bad(m.actor.to_bytes(), m.seq) || m.deps.iter().any(|d| dropped.contains(d)) {
+                    dropped.insert(m.hash);
+                } else {
+                    keep.push(m.hash);
+                }
+            }
+            (keep, dropped.len())
+        })?;
+        if dropped == 0 {
+            return Ok(0);
+        }
+        let genesis_change = ChangeHash(genesis_hash());
+        let mut changes = Vec::with_capacity(keep.len());
+        for hash in keep.iter().filter(|h| **h != genesis_change) {
+            let change = self
+                .inner
+                .get_change_by_hash(hash)
+                .ok_or_else(|| DocError::Corrupt("a change vanished while purging".into()))?;
+            changes.push(change);
+        }
+        let actor = self.inner.get_actor().clone();
+        let mut rebuilt = genesis()?.with_actor(actor);
+        guarded(|| rebuilt.apply_changes(changes))??;
+        self.inner = rebuilt;
+        self.saved = Vec::new();
+        Ok(dropped)
     }
 
     /// The change just committed by this device.

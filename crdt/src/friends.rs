@@ -1,10 +1,14 @@
-//! The `friends` document: who this account's friends are, with the signed
-//! handshake that proves each friendship, and whom it has blocked.
+//! The `friends` document: who this account's friends are (friends-only).
 //!
 //! ```text
-//! ROOT.friends.<account id> = { since: uint, name: str, request: bytes, accept: bytes }
-//! ROOT.blocked.<account id> = uint (since)
+//! ROOT.friends.<account id> = { since: uint, name: str }
 //! ```
+//!
+//! Only what every friend may know: the handshake that proves a friendship
+//! (its request may carry a private message) and whom this account blocks
+//! stay on its own devices. Documents written before this held them
+//! (`request`, `accept`, and a `blocked` map); they are no longer written,
+//! and a node moves old blocks to its own store.
 //!
 //! Edits leave the transaction open: the caller commits (and signs) once.
 
@@ -23,10 +27,6 @@ pub struct Friend {
     pub name: String,
     /// Unix seconds.
     pub since: u64,
-    /// The signed friend request (handshake bytes).
-    pub request: Vec<u8>,
-    /// The signed accept (handshake bytes).
-    pub accept: Vec<u8>,
 }
 
 pub fn add(doc: &mut Doc, friend: &Friend) -> Result<(), DocError> {
@@ -39,12 +39,6 @@ pub fn add(doc: &mut Doc, friend: &Friend) -> Result<(), DocError> {
     )?;
     d.put(&entry, "since", ScalarValue::Uint(friend.since))?;
     d.put(&entry, "name", friend.name.as_str())?;
-    d.put(
-        &entry,
-        "request",
-        ScalarValue::Bytes(friend.request.clone()),
-    )?;
-    d.put(&entry, "accept", ScalarValue::Bytes(friend.accept.clone()))?;
     Ok(())
 }
 
@@ -114,27 +108,17 @@ fn read_friend(doc: &Doc, friends: &ObjId, key: &str) -> Option<Friend> {
         account,
         since: field("since")?.as_u64()?,
         name: field("name")?.as_str()?.to_string(),
-        request: field("request")?.as_bytes()?.to_vec(),
-        accept: field("accept")?.as_bytes()?.to_vec(),
     })
 }
 
-/// The last friendship with `account` the document's history holds, even
-/// if it was removed since (for `kith-evil`'s replay of an old accept).
-#[cfg(feature = "hostile")]
-pub fn in_history(doc: &mut Doc, account: &AccountId) -> Option<Friend> {
-    let changes = doc.changes_since(&[]).ok()?;
-    changes.iter().rev().find_map(|change| {
-        let past = doc.at(&[change.hash])?;
-        list(&past).0.into_iter().find(|f| f.account == *account)
+/// Accounts a document written by an older version lists as blocked (to
+/// move them to the local store).
+pub fn blocked(doc: &Doc) -> Vec<AccountId> {
+    doc.read(|d| {
+        d.existing_root_map(BLOCKED)
+            .map(|b| d.inner().keys(&b).filter_map(|k| k.parse().ok()).collect())
+            .unwrap_or_default()
     })
-}
-
-pub fn block(doc: &mut Doc, account: &AccountId, since: u64) -> Result<(), DocError> {
-    let blocked = doc.root_map(BLOCKED)?;
-    doc.inner_mut()
-        .put(&blocked, account.to_string(), ScalarValue::Uint(since))?;
-    Ok(())
 }
 
 pub fn unblock(doc: &mut Doc, account: &AccountId) -> Result<(), DocError> {
@@ -142,15 +126,6 @@ pub fn unblock(doc: &mut Doc, account: &AccountId) -> Result<(), DocError> {
         doc.inner_mut().delete(&blocked, account.to_string())?;
     }
     Ok(())
-}
-
-pub fn is_blocked(doc: &Doc, account: &AccountId) -> bool {
-    doc.read(|d| is_blocked_unguarded(d, account))
-}
-
-fn is_blocked_unguarded(doc: &Doc, account: &AccountId) -> bool {
-    doc.existing_root_map(BLOCKED)
-        .is_some_and(|b| matches!(doc.inner().get(&b, account.to_string()), Ok(Some(_))))
 }
 
 #[cfg(test)]
@@ -163,8 +138,6 @@ mod tests {
             account: AccountKey::from_seed(&[seed; 32]).id(),
             name: format!("friend {seed}"),
             since: 1_700_000_000 + u64::from(seed),
-            request: vec![seed; 10],
-            accept: vec![seed + 1; 10],
         }
     }
 
@@ -177,7 +150,6 @@ mod tests {
         doc.commit();
         assert!(remove(&mut doc, &friend(1).account).unwrap());
         assert!(!remove(&mut doc, &friend(1).account).unwrap());
-        block(&mut doc, &friend(3).account, 5).unwrap();
         doc.commit();
         let loaded = Doc::load(&doc.save().unwrap(), &device).unwrap();
         let (friends, bad) = list(&loaded);
@@ -185,7 +157,7 @@ mod tests {
         assert!(bad.is_empty());
         assert!(is_friend(&loaded, &friend(2).account));
         assert!(!is_friend(&loaded, &friend(1).account));
-        assert!(is_blocked(&loaded, &friend(3).account));
+        assert!(blocked(&loaded).is_empty());
         assert_eq!(accounts(&loaded), vec![friend(2).account]);
     }
 

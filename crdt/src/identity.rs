@@ -133,63 +133,67 @@ mod tests {
 const DEVICES: &str = "devices";
 const REVOCATIONS: &str = "revocations";
 
-/// Most change hashes a revocation keeps of the revoked device.
-pub const MAX_REVOCATION_HASHES: usize = 4096;
-
-/// "Account `account` revokes `device` at `at`; of its changes, only those
-/// in `allowed` (the ones the revoking device had seen) stay valid."
-/// Signed by the account key in context `kith/device-revocation/v1` over
-/// `account || device || at || sha256(allowed)`.
+/// "Account `account` revokes `device` at `at`; in each document, only the
+/// device's changes up to sequence number `cutoff[kind]` stay valid."
+///
+/// A device's changes to one document form a chain (each names the one
+/// before), so "up to seq N" is the causal frontier of its accepted
+/// changes, in constant size, and every node decides about every change
+/// the same way from its header alone, whichever path it came by. Signed by
+/// the account key in context `kith/device-revocation/v1` over
+/// `"rev2" || account || device || at || cutoff[0..6]` (u64 each, in
+/// [`DocKind::ALL`](crate::DocKind::ALL) order).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
     pub account: kith_keys::AccountId,
     pub device: kith_keys::DeviceId,
     pub at: u64,
-    pub allowed: Vec<crate::Hash>,
+    /// Per document kind (in `DocKind::ALL` order), the sequence number of
+    /// the revoked device's last accepted change (0: none).
+    pub cutoff: [u64; 6],
     pub signature: kith_keys::Signature,
 }
+
+/// Bytes of a stored revocation: payload then signature.
+const REVOCATION_PAYLOAD_LEN: usize = 4 + 32 + 32 + 8 + 6 * 8;
 
 impl Revocation {
     fn payload(
         account: &kith_keys::AccountId,
         device: &kith_keys::DeviceId,
         at: u64,
-        allowed: &[crate::Hash],
+        cutoff: &[u64; 6],
     ) -> Vec<u8> {
-        use sha2::Digest as _;
-        let mut h = sha2::Sha256::new();
-        for hash in allowed {
-            h.update(hash);
+        let mut out = Vec::with_capacity(REVOCATION_PAYLOAD_LEN);
+        out.extend_from_slice(b"rev2");
+        out.extend_from_slice(account.as_bytes());
+        out.extend_from_slice(device.as_bytes());
+        out.extend_from_slice(&at.to_be_bytes());
+        for seq in cutoff {
+            out.extend_from_slice(&seq.to_be_bytes());
         }
-        let digest: [u8; 32] = h.finalize().into();
-        kith_keys::sign::Payload::new()
-            .fixed(account.as_bytes())
-            .fixed(device.as_bytes())
-            .u64(at)
-            .fixed(&digest)
-            .finish()
+        out
     }
 
     pub fn issue(
         account: &kith_keys::AccountKey,
         device: kith_keys::DeviceId,
         at: u64,
-        mut allowed: Vec<crate::Hash>,
+        cutoff: [u64; 6],
     ) -> Self {
-        allowed.truncate(MAX_REVOCATION_HASHES);
-        let payload = Self::payload(&account.id(), &device, at, &allowed);
+        let payload = Self::payload(&account.id(), &device, at, &cutoff);
         let signature = account.sign(kith_keys::sign::Context::DeviceRevocation, &payload);
         Revocation {
             account: account.id(),
             device,
             at,
-            allowed,
+            cutoff,
             signature,
         }
     }
 
     pub fn verify(&self) -> Result<(), kith_keys::VerifyError> {
-        let payload = Self::payload(&self.account, &self.device, self.at, &self.allowed);
+        let payload = Self::payload(&self.account, &self.device, self.at, &self.cutoff);
         self.account.verify(
             kith_keys::sign::Context::DeviceRevocation,
             &payload,
@@ -197,9 +201,54 @@ impl Revocation {
         )
     }
 
-    /// Whether a change of the revoked device stays valid.
-    pub fn allows(&self, hash: &crate::Hash) -> bool {
-        self.allowed.contains(hash)
+    /// Whether the revoked device's change number `seq` in document `kind`
+    /// stays valid.
+    pub fn allows(&self, kind: crate::DocKind, seq: u64) -> bool {
+        seq <= self.cutoff_for(kind)
+    }
+
+    /// The sequence number of the revoked device's last accepted change in
+    /// document `kind`.
+    pub fn cutoff_for(&self, kind: crate::DocKind) -> u64 {
+        crate::DocKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .and_then(|i| self.cutoff.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Self::payload(&self.account, &self.device, self.at, &self.cutoff);
+        out.extend_from_slice(&self.signature.to_bytes());
+        out
+    }
+
+    /// Parse and verify stored bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != REVOCATION_PAYLOAD_LEN + 64 || !bytes.starts_with(b"rev2") {
+            return None;
+        }
+        let take32 = |at: usize| -> Option<[u8; 32]> { bytes.get(at..at + 32)?.try_into().ok() };
+        let take8 = |at: usize| -> Option<u64> {
+            Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+        };
+        let account = kith_keys::AccountId::from_bytes(take32(4)?).ok()?;
+        let device = kith_keys::DeviceId::from_bytes(take32(36)?).ok()?;
+        let at = take8(68)?;
+        let mut cutoff = [0u64; 6];
+        for (i, seq) in cutoff.iter_mut().enumerate() {
+            *seq = take8(76 + i * 8)?;
+        }
+        let signature: [u8; 64] = bytes.get(REVOCATION_PAYLOAD_LEN..)?.try_into().ok()?;
+        let revocation = Revocation {
+            account,
+            device,
+            at,
+            cutoff,
+            signature: kith_keys::Signature::from_bytes(&signature),
+        };
+        revocation.verify().is_ok().then_some(revocation)
     }
 }
 
@@ -232,29 +281,25 @@ fn devices_unguarded(doc: &Doc, owner: &kith_keys::AccountId) -> Vec<kith_keys::
         .collect()
 }
 
+/// Write a revocation: one immutable value under the device's key in the
+/// `revocations` map. No change may overwrite or delete it afterwards
+/// ([`forbidden_revocation_edit`]).
 pub fn add_revocation(doc: &mut Doc, revocation: &Revocation) -> Result<(), DocError> {
     let revocations = doc.root_map(REVOCATIONS)?;
-    let d = doc.inner_mut();
-    let entry = d.put_object(
-        &revocations,
-        revocation.device.to_string(),
-        automerge::ObjType::Map,
-    )?;
-    d.put(&entry, "at", ScalarValue::Uint(revocation.at))?;
-    d.put(
-        &entry,
-        "allowed",
-        ScalarValue::Bytes(revocation.allowed.concat()),
-    )?;
-    d.put(
-        &entry,
-        "signature",
-        ScalarValue::Bytes(revocation.signature.to_bytes().to_vec()),
-    )?;
+    let key = revocation.device.to_string();
+    if doc.inner().get(&revocations, key.as_str())?.is_some() {
+        return Err(DocError::Limit(format!(
+            "device {} is already revoked",
+            revocation.device
+        )));
+    }
+    doc.inner_mut()
+        .put(&revocations, key, ScalarValue::Bytes(revocation.to_bytes()))?;
     Ok(())
 }
 
-/// Revocations in the document signed by `owner`'s account key (others are ignored).
+/// Revocations in the document signed by `owner`'s account key (others are
+/// ignored). Every value under a key counts, conflicting ones included.
 pub fn revocations(doc: &Doc, owner: &kith_keys::AccountId) -> Vec<Revocation> {
     doc.read(|d| revocations_unguarded(d, owner))
 }
@@ -265,26 +310,53 @@ fn revocations_unguarded(doc: &Doc, owner: &kith_keys::AccountId) -> Vec<Revocat
     };
     let d = doc.inner();
     d.keys(&revocations)
-        .filter_map(|k| {
-            let device: kith_keys::DeviceId = k.parse().ok()?;
-            let (_, entry) = d.get(&revocations, k.as_str()).ok()??;
-            let field = |name: &str| d.get(&entry, name).ok().flatten().map(|(v, _)| v);
-            let allowed = field("allowed")?
-                .as_bytes()?
-                .chunks_exact(32)
-                .filter_map(|c| c.try_into().ok())
-                .collect();
-            let signature: [u8; 64] = field("signature")?.as_bytes()?.try_into().ok()?;
-            let revocation = Revocation {
-                account: *owner,
-                device,
-                at: field("at")?.as_u64()?,
-                allowed,
-                signature: kith_keys::Signature::from_bytes(&signature),
-            };
-            revocation.verify().is_ok().then_some(revocation)
+        .flat_map(|k| d.get_all(&revocations, k.as_str()).unwrap_or_default())
+        .filter_map(|(value, _)| {
+            let revocation = Revocation::from_bytes(value.as_bytes()?)?;
+            (revocation.account == *owner).then_some(revocation)
         })
         .collect()
+}
+
+/// Whether a change edits the `revocations` map other than by adding a new
+/// key: overwriting or deleting a revocation, or the map itself. Refused
+/// from every device, so a revocation, once made, stays. (Only the
+/// identity document has such a map.)
+pub fn forbidden_revocation_edit(change: &crate::ParsedChange) -> bool {
+    let Ok(decoded) = std::panic::catch_unwind(|| {
+        automerge::Change::from_bytes(change.bytes.clone()).map(|c| c.decode())
+    }) else {
+        return true;
+    };
+    let Ok(expanded) = decoded else {
+        return true;
+    };
+    let target = revocations_map_id();
+    expanded.operations.iter().any(|op| {
+        let on_map = op.obj == target && !op.pred.is_empty();
+        let on_root = op.obj == automerge::legacy::ObjectId::Root
+            && matches!(&op.key, automerge::legacy::Key::Map(k) if k.as_str() == REVOCATIONS)
+            && !op.pred.is_empty();
+        on_map || on_root
+    })
+}
+
+/// The `revocations` map's object id: created by the shared genesis change.
+fn revocations_map_id() -> automerge::legacy::ObjectId {
+    static ID: std::sync::OnceLock<automerge::legacy::ObjectId> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let genesis = Doc::new(&kith_keys::DeviceKey::from_seed(&[0; 32]).id());
+        genesis
+            .existing_root_map(REVOCATIONS)
+            .and_then(|id| match id {
+                automerge::ObjId::Id(counter, actor, _) => Some(automerge::legacy::ObjectId::Id(
+                    automerge::legacy::OpId::new(counter, &actor),
+                )),
+                automerge::ObjId::Root => None,
+            })
+            .unwrap_or(automerge::legacy::ObjectId::Root)
+    })
+    .clone()
 }
 
 #[cfg(test)]
@@ -315,15 +387,90 @@ mod device_tests {
             &DeviceCert::issue(&stranger, DeviceKey::from_seed(&[4; 32]).id(), "x", 3).unwrap(),
         )
         .unwrap();
-        let revocation = Revocation::issue(&account, d2.id(), 10, vec![[7; 32]]);
+        let revocation = Revocation::issue(&account, d2.id(), 10, [0, 3, 0, 0, 0, 0]);
         add_revocation(&mut doc, &revocation).unwrap();
         doc.commit();
         let loaded = Doc::load(&doc.save().unwrap(), &d1.id()).unwrap();
         assert_eq!(devices(&loaded, &account.id()).len(), 2);
         let revs = revocations(&loaded, &account.id());
-        assert_eq!(revs, vec![revocation]);
-        assert!(revs[0].allows(&[7; 32]) && !revs[0].allows(&[8; 32]));
+        assert_eq!(revs, vec![revocation.clone()]);
+        assert!(revs[0].allows(crate::DocKind::Profile, 3));
+        assert!(!revs[0].allows(crate::DocKind::Profile, 4));
+        assert!(!revs[0].allows(crate::DocKind::Identity, 1));
+        assert_eq!(
+            Revocation::from_bytes(&revocation.to_bytes()),
+            Some(revocation.clone())
+        );
+        let mut tampered = revocation.to_bytes();
+        tampered[80] ^= 1;
+        assert_eq!(
+            Revocation::from_bytes(&tampered),
+            None,
+            "a cut-off cannot be moved"
+        );
         // A revocation claimed by another account does not count.
         assert!(revocations(&loaded, &stranger.id()).is_empty());
+    }
+
+    /// Finding 3 of the privacy review: any device (without the account
+    /// key) could delete a revocation entry and un-revoke a device. Such a
+    /// change is now recognised, so every node refuses it.
+    #[test]
+    fn a_change_that_deletes_or_overwrites_a_revocation_is_recognised() {
+        let account = AccountKey::from_seed(&[1; 32]);
+        let (d1, d2) = (
+            DeviceKey::from_seed(&[2; 32]),
+            DeviceKey::from_seed(&[3; 32]),
+        );
+        let mut doc = Doc::new(&d1.id());
+        let revocation = Revocation::issue(&account, d2.id(), 10, [1; 6]);
+        add_revocation(&mut doc, &revocation).unwrap();
+        let adding = doc.commit().unwrap();
+        assert!(!forbidden_revocation_edit(&adding), "adding one is fine");
+        assert!(
+            add_revocation(&mut doc, &revocation).is_err(),
+            "once per device"
+        );
+        doc.rollback();
+
+        let mut rogue = Doc::load(&doc.save().unwrap(), &d2.id()).unwrap();
+        let map = rogue.existing_root_map(REVOCATIONS).unwrap();
+        rogue
+            .inner_mut()
+            .delete(&map, revocation.device.to_string())
+            .unwrap();
+        let deleting = rogue.commit().unwrap();
+        assert!(forbidden_revocation_edit(&deleting));
+
+        let mut rogue = Doc::load(&doc.save().unwrap(), &d2.id()).unwrap();
+        let map = rogue.existing_root_map(REVOCATIONS).unwrap();
+        rogue
+            .inner_mut()
+            .put(
+                &map,
+                revocation.device.to_string(),
+                ScalarValue::Bytes(vec![0]),
+            )
+            .unwrap();
+        assert!(forbidden_revocation_edit(&rogue.commit().unwrap()));
+
+        let mut rogue = Doc::load(&doc.save().unwrap(), &d2.id()).unwrap();
+        rogue
+            .inner_mut()
+            .put_object(automerge::ROOT, REVOCATIONS, automerge::ObjType::Map)
+            .unwrap();
+        assert!(
+            forbidden_revocation_edit(&rogue.commit().unwrap()),
+            "replacing the map"
+        );
+
+        // Editing other parts of the identity document is fine.
+        let mut other = Doc::load(&doc.save().unwrap(), &d2.id()).unwrap();
+        add_device(
+            &mut other,
+            &kith_keys::DeviceCert::issue(&account, d2.id(), "phone", 2).unwrap(),
+        )
+        .unwrap();
+        assert!(!forbidden_revocation_edit(&other.commit().unwrap()));
     }
 }

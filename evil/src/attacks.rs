@@ -532,18 +532,18 @@ pub async fn stale_accept(addr: &Multiaddr, home: &std::path::Path) -> anyhow::R
         .first()
         .and_then(|b| Signed::from_bytes(b).ok())
         .context("the stored request is unreadable")?;
-    // The accept it sent, from its friends document's history.
-    let saved = store
-        .load_saved_doc(&identity.account(), DocKind::Friends)?
-        .context("no friends document")?;
-    let mut bytes = saved.snapshot.unwrap_or_default();
-    for piece in saved.incrementals {
-        bytes.extend(piece);
-    }
-    let mut friends = Doc::load(&bytes, &identity.device())?;
-    let old_accept = kith_crdt::friends::in_history(&mut friends, &victim)
-        .and_then(|f| Signed::from_bytes(&f.accept).ok());
+    // The accept it signed, kept with the friendship's proof in its store.
+    let old_accept = record
+        .proof
+        .as_ref()
+        .and_then(|(_, accept)| Signed::from_bytes(accept).ok());
     let mut report = Report::default();
+    report
+        .extra
+        .insert("had_old_accept".into(), json!(old_accept.is_some()));
+    report
+        .extra
+        .insert("record_state".into(), json!(record.state.as_str()));
     let mut replies = Vec::new();
     let fresh = peer.seal(
         victim,

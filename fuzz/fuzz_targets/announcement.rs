@@ -7,7 +7,7 @@
 #![no_main]
 
 use kith_keys::sign::Context;
-use kith_protocol::sync::{Announcement, verify_batch};
+use kith_protocol::sync::{Announcement, Cutoffs, verify_batch};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
             let wire = a.seal(|body| f.device.sign(Context::Announcement, body));
             if let Ok(opened) = Announcement::open(&wire) {
                 if let Some(batch) = opened.changes {
-                    let _ = verify_batch(&opened.owner, opened.doc, batch, |_, _| false);
+                    let _ = verify_batch(&opened.owner, opened.doc, batch, &Cutoffs::default());
                 }
             }
         }

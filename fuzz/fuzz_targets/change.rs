@@ -13,7 +13,7 @@
 
 use kith_crdt::{Doc, DocKind, ParsedChange, guard};
 use kith_keys::sign::Context;
-use kith_protocol::sync::{ChangeBatch, change_payload, verify_batch};
+use kith_protocol::sync::{ChangeBatch, Cutoffs, change_payload, verify_batch};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
                 );
                 let mut batch = ChangeBatch::default();
                 batch.push(bytes.to_vec(), signature, &f.cert);
-                let (good, _bad) = verify_batch(&f.owner_id, kind, batch, |_, _| false);
+                let (good, _bad) = verify_batch(&f.owner_id, kind, batch, &Cutoffs::default());
                 if !good.is_empty() {
                     let mut doc = Doc::new(&f.device_id);
                     let _ = doc.apply(good.into_iter().map(|v| v.change).collect());
@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
         }
         if let Ok(batch) = cbor4ii::serde::from_slice::<ChangeBatch>(data) {
             let _ = batch.size();
-            let _ = verify_batch(&f.owner_id, DocKind::Profile, batch, |_, _| false);
+            let _ = verify_batch(&f.owner_id, DocKind::Profile, batch, &Cutoffs::default());
         }
     });
 });

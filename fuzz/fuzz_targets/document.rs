@@ -5,20 +5,30 @@
 //! views); and `kith_protocol::sync::open_document` for the fixed owner,
 //! once with no signatures and once with every listed head signed by the
 //! owner's fixed device (so the load and the author check behind the
-//! signature check are reached).
+//! signature check are reached), as a profile or (odd-length inputs) an
+//! identity document, with another device of the owner revoked.
 //!
 //! Each input is tried as it is and, if it is an Automerge chunk with a
 //! wrong checksum, with the checksum repaired (otherwise almost every
 //! mutation would stop at the checksum).
 #![no_main]
 
-use kith_crdt::{Doc, DocKind, feed, friends, guard, identity, profile};
+use kith_crdt::{Doc, DocKind, feed, friends, guard, identity, identity::Revocation, profile};
 use kith_keys::sign::Context;
-use kith_protocol::sync::{ChangeSignatures, change_payload, open_document};
+use kith_protocol::sync::{ChangeSignatures, Cutoffs, change_payload, open_document};
 use libfuzzer_sys::fuzz_target;
 
 /// Most listed heads the harness signs (each costs a signature).
 const MAX_SIGNED_HEADS: usize = 8;
+
+/// A revocation of another device of the owner (not the one that signs),
+/// so the cut-off checks run on every loaded document.
+fn cutoffs(kind: DocKind) -> Cutoffs {
+    let f = kith_fuzz::fixture();
+    let other = kith_keys::DeviceKey::from_seed(&[0x66; 32]).id();
+    let revocation = Revocation::issue(&f.owner, other, kith_fuzz::NOW, Vec::new());
+    Cutoffs::of(&[revocation], kind)
+}
 
 fn read_views(doc: &mut Doc) {
     let f = kith_fuzz::fixture();
@@ -50,13 +60,19 @@ fuzz_target!(|data: &[u8]| {
                     read_views(&mut mine);
                 }
             }
-            let kind = DocKind::Profile;
+            // Identity documents get extra checks (revocation edits).
+            let kind = if data.len() % 2 == 0 {
+                DocKind::Profile
+            } else {
+                DocKind::Identity
+            };
+            let cutoffs = cutoffs(kind);
             let _ = open_document(
                 &f.owner_id,
                 kind,
                 bytes,
                 &ChangeSignatures::default(),
-                |_, _| false,
+                &cutoffs,
                 &f.device_id,
             );
             if let Ok(heads) = heads
@@ -70,7 +86,7 @@ fuzz_target!(|data: &[u8]| {
                     signed.push(*head, signature, &f.cert);
                 }
                 if let Ok((mut doc, _vouched)) =
-                    open_document(&f.owner_id, kind, bytes, &signed, |_, _| false, &f.device_id)
+                    open_document(&f.owner_id, kind, bytes, &signed, &cutoffs, &f.device_id)
                 {
                     read_views(&mut doc);
                 }

@@ -6,7 +6,8 @@
 #![no_main]
 
 use kith_protocol::sync::{
-    CheckGroup, PullOutcome, SyncRequest, SyncResponse, heads_digest, open_document, verify_batch,
+    CheckGroup, Cutoffs, PullOutcome, SyncRequest, SyncResponse, heads_digest, open_document,
+    verify_batch,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -28,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
             for result in results {
                 match result.outcome {
                     PullOutcome::Changes { batch, .. } => {
-                        let _ = verify_batch(&result.owner, result.doc, batch, |_, _| false);
+                        let _ = verify_batch(&result.owner, result.doc, batch, &Cutoffs::default());
                     }
                     PullOutcome::Document { doc, signed } => {
                         let _ = open_document(
@@ -36,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
                             result.doc,
                             &doc,
                             &signed,
-                            |_, _| false,
+                            &Cutoffs::default(),
                             &f.device_id,
                         );
                     }

@@ -140,6 +140,19 @@ fn install_hook() {
                 .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
                 .unwrap_or_else(|| "<unknown>".into());
             let backtrace = std::backtrace::Backtrace::force_capture();
+            // A panic that cannot unwind (one raised while unwinding, or
+            // core's `panic_nounwind`, e.g. a violated unsafe precondition
+            // under debug assertions) aborts before `run` can report it:
+            // print it now. KITH_FUZZ_PRINT_PANICS=1 prints every panic.
+            let cannot_unwind = std::thread::panicking()
+                || message.starts_with("unsafe precondition")
+                || message.contains("non-unwinding");
+            if cannot_unwind || std::env::var_os("KITH_FUZZ_PRINT_PANICS").is_some() {
+                eprintln!(
+                    "fuzz: PANIC{} at {location}: {message}\nbacktrace:\n{backtrace}",
+                    if cannot_unwind { " (cannot unwind: the process aborts)" } else { "" }
+                );
+            }
             LAST_PANIC.with(|p| {
                 *p.borrow_mut() = Some(PanicRecord {
                     message,

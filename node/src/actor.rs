@@ -19,6 +19,7 @@ mod records;
 mod serve;
 mod swarm_events;
 mod sync;
+mod tapped;
 
 use std::{
     collections::HashMap,
@@ -29,8 +30,6 @@ use futures::StreamExt as _;
 use libp2p::{Multiaddr, Swarm, core::transport::ListenerId, swarm::ConnectionId};
 use tokio::sync::{broadcast, mpsc};
 use tracing::Instrument as _;
-
-use kith_crdt::DocKind;
 
 use crate::{
     events::Event,
@@ -100,6 +99,9 @@ pub(crate) struct NodeActor {
     bridges_dir: std::path::PathBuf,
     internal_tx: mpsc::Sender<Internal>,
     internal_rx: mpsc::Receiver<Internal>,
+    tap: Option<crate::tap::Tap>,
+    /// Set while performing an explicit request whose messages the tap skips.
+    tap_exempt: bool,
 }
 
 impl NodeActor {
@@ -143,6 +145,8 @@ impl NodeActor {
             bridges_dir: options.bridges_dir.clone(),
             internal_tx,
             internal_rx,
+            tap: options.tap.clone(),
+            tap_exempt: false,
         }
     }
 
@@ -151,6 +155,8 @@ impl NodeActor {
         async move {
             tracing::info!(account = %self.identity.account(), device = %self.identity.device(), "node started");
             self.adopt_initial_name();
+            self.migrate_blocks();
+            self.expire_pending_requests(crate::unix_now());
             self.publish_own_certificate();
             self.start_bridges();
             self.update_subscriptions(None);
@@ -271,7 +277,11 @@ impl NodeActor {
                 let _ = reply.send(Ok(self.bridge_list()));
             }
             Command::Pull(device, owner, doc, reply) => {
+                // Asked for explicitly: naming `owner` to that peer is the
+                // caller's choice, not a leak.
+                self.tap_exempt = true;
                 self.pull(crate::net::peer_of(&device), vec![(owner, doc)]);
+                self.tap_exempt = false;
                 let _ = reply.send(Ok(()));
             }
             // The loop stops on `Shutdown` before getting here; answering
@@ -323,6 +333,7 @@ impl NodeActor {
         self.drop_silent_peers(now);
         if now.duration_since(self.last_retry) >= RETRY_EVERY {
             self.last_retry = now;
+            self.expire_pending_requests(crate::unix_now());
             match self.store.outbox_accounts() {
                 Ok(accounts) => {
                     for account in accounts {
@@ -342,7 +353,7 @@ impl NodeActor {
 
     /// A peer proved its account: refuse it if blocked, else deliver what waits for it.
     fn account_connected(&mut self, account: kith_keys::AccountId) {
-        if kith_crdt::friends::is_blocked(self.docs.own(DocKind::Friends), &account) {
+        if self.is_blocked(&account) {
             tracing::info!(account = %account.fmt_short(), "closing connection to a blocked account");
             self.disconnect_account(&account);
             return;

@@ -111,6 +111,7 @@ impl Daemon {
             dht_server: config.dht_server,
             bridges_dir: home.root().join("bridges"),
             max_pending_incoming: kith_protocol::limits::MAX_PENDING_INCOMING,
+            tap: None,
         };
         let (node, node_task) = Node::spawn(options).await?;
         let started = async {

@@ -12,6 +12,7 @@
 //! - [`api`] — the local HTTP API (auth, routes, JSON shapes).
 //! - [`daemon`] — a whole running daemon (lock, node, API, `daemon.json`).
 //! - [`cli`] — the `kith` command line, a client of the API.
+//! - [`tap`] — the privacy tap tests attach to nodes.
 //!
 //! A request travels CLI → HTTP (`api`) → `Node` method → `Command` over a
 //! bounded channel → `NodeActor` → swarm/store, and the answer comes back on
@@ -31,6 +32,7 @@ pub mod logging;
 pub mod net;
 pub mod node;
 pub mod store;
+pub mod tap;
 
 pub use events::Event;
 pub use home::{Home, Identity};

@@ -38,6 +38,9 @@ pub struct NodeOptions {
     /// Most incoming friend requests waiting for a decision
     /// (normally [`kith_protocol::limits::MAX_PENDING_INCOMING`]).
     pub max_pending_incoming: usize,
+    /// The privacy tap (tests): every message sent is checked against what
+    /// its peer may learn.
+    pub tap: Option<crate::tap::Tap>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -73,6 +73,8 @@ pub(crate) enum Tree {
     DeliveriesUnfinished,
     /// Link proof checks: owner || `platform/handle` → `LinkCheck`.
     LinkChecks,
+    /// Accounts this node blocks (local only): account id → since (u64 BE).
+    Blocked,
 }
 
 impl Tree {
@@ -95,6 +97,7 @@ impl Tree {
             Tree::Deliveries => "deliveries",
             Tree::DeliveriesUnfinished => "deliveries_unfinished",
             Tree::LinkChecks => "link_checks",
+            Tree::Blocked => "blocked",
         }
     }
 }

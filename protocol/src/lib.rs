@@ -32,3 +32,9 @@ pub mod rate;
 pub mod records;
 pub mod sync;
 pub mod ticket;
+
+/// A message's bytes as they travel on the wire (CBOR), for checks that
+/// look at them (the node's privacy tap in tests).
+pub fn wire_bytes<T: serde::Serialize>(message: &T) -> Vec<u8> {
+    cbor4ii::serde::to_vec(Vec::new(), message).unwrap_or_default()
+}

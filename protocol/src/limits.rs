@@ -29,6 +29,10 @@ pub const MAX_FRIEND_MESSAGE_LEN: usize = 1024;
 /// Most incoming friend requests waiting for a decision; more are dropped and counted.
 pub const MAX_PENDING_INCOMING: usize = 100;
 
+/// How long an incoming friend request waits for a decision before it is
+/// dropped, so requests nobody answers (a Sybil flood) free their room.
+pub const PENDING_REQUEST_TTL_SECS: u64 = 7 * 24 * 3600;
+
 /// Handshake messages accepted per sending peer per minute; more are dropped and counted.
 pub const MAX_HANDSHAKES_PER_PEER_PER_MINUTE: u32 = 10;
 

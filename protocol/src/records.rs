@@ -4,8 +4,13 @@
 //! A record is stored under a key derived from its content, and a node
 //! accepts (stores, serves, uses) it only if the key matches the content, the
 //! certificate verifies and the certificate's device signed the body. So no
-//! one can publish addresses for someone else's account or claim someone
-//! else's identifier.
+//! one can publish addresses for someone else's account.
+//!
+//! Under one key a node keeps a [`RecordSet`]: every valid record, one per
+//! signing device (its newest), up to [`MAX_RECORDS_PER_KEY`]. So each of an
+//! account's devices has its own address record, and anyone may *claim* an
+//! identifier (a claim is not proof: suggestions say so) but no claim can
+//! replace or hide another's.
 
 use kith_keys::{AccountId, DeviceCert, Signature, sign::Context};
 use serde::{Deserialize, Serialize};
@@ -13,6 +18,15 @@ use sha2::{Digest as _, Sha256};
 
 /// Largest record value, in bytes.
 pub const MAX_RECORD_BYTES: usize = 4 * 1024;
+
+/// Most records kept under one key (one per signing device). When full, a
+/// new device's record waits until one expires: members that keep
+/// refreshing keep their place, so a flood cannot push out a genuine claim
+/// that was there first.
+pub const MAX_RECORDS_PER_KEY: usize = 24;
+
+/// Largest record set, in bytes.
+pub const MAX_RECORD_SET_BYTES: usize = MAX_RECORDS_PER_KEY * 512;
 
 /// Records older than this are ignored (publishers refresh them).
 pub const RECORD_TTL_SECS: u64 = 24 * 60 * 60;
@@ -141,10 +155,155 @@ impl SignedRecord {
     }
 }
 
+/// The records kept under one DHT key: each valid, at most one per signing
+/// device, at most [`MAX_RECORDS_PER_KEY`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSet {
+    pub records: Vec<SignedRecord>,
+}
+
+impl RecordSet {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        cbor4ii::serde::to_vec(Vec::new(), self).unwrap_or_default()
+    }
+
+    /// Every valid record found under `key` in `value` at `now`, with its
+    /// body (a set, or a single record as older nodes stored it).
+    pub fn open(
+        key: &[u8],
+        value: &[u8],
+        now: u64,
+    ) -> Result<Vec<(SignedRecord, Body)>, RecordError> {
+        if value.len() > MAX_RECORD_SET_BYTES {
+            return Err(RecordError::TooLarge);
+        }
+        let records = match cbor4ii::serde::from_slice::<RecordSet>(value) {
+            Ok(set) if set.records.len() <= MAX_RECORDS_PER_KEY => set.records,
+            Ok(_) => return Err(RecordError::TooLarge),
+            Err(_) => vec![cbor4ii::serde::from_slice(value).map_err(|_| RecordError::Malformed)?],
+        };
+        Ok(records
+            .into_iter()
+            .filter_map(|r| {
+                let body = SignedRecord::open(key, &r.to_bytes(), now).ok()?;
+                Some((r, body))
+            })
+            .collect())
+    }
+
+    /// What a node keeps under `key` after `incoming` arrives on top of
+    /// `existing`: the newest valid record of each device, members already
+    /// kept first. Refuses an incoming value with no valid record.
+    pub fn merge(
+        key: &[u8],
+        existing: Option<&[u8]>,
+        incoming: &[u8],
+        now: u64,
+    ) -> Result<RecordSet, RecordError> {
+        let fresh = Self::open(key, incoming, now)?;
+        if fresh.is_empty() {
+            return Err(RecordError::BadSignature);
+        }
+        let mut kept: Vec<(SignedRecord, Body)> = existing
+            .and_then(|v| Self::open(key, v, now).ok())
+            .unwrap_or_default();
+        for (record, body) in fresh {
+            match kept
+                .iter()
+                .position(|(_, b)| b.cert.device == body.cert.device)
+            {
+                Some(i) if kept[i].1.at < body.at => kept[i] = (record, body),
+                Some(_) => {}
+                None if kept.len() < MAX_RECORDS_PER_KEY => kept.push((record, body)),
+                None => {}
+            }
+        }
+        Ok(RecordSet {
+            records: kept.into_iter().map(|(r, _)| r).collect(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use kith_keys::{AccountKey, DeviceKey};
+
+    fn signed_by(seed: u8, claim: Claim, at: u64) -> (Vec<u8>, Vec<u8>) {
+        let account = AccountKey::from_seed(&[seed; 32]);
+        let device = DeviceKey::from_seed(&[seed.wrapping_add(100); 32]);
+        let cert = DeviceCert::issue(&account, device.id(), "d", 1).unwrap();
+        let body = Body { cert, at, claim };
+        let record = SignedRecord::seal(&body, |b| device.sign(Context::DeviceRecord, b));
+        (SignedRecord::key(&body), record.to_bytes())
+    }
+
+    /// Finding 8 of the privacy review: one record per key let an
+    /// attacker's claim on an identifier replace the genuine one.
+    #[test]
+    fn claims_on_one_identifier_are_kept_side_by_side_and_a_flood_cannot_push_one_out() {
+        let id = identifier_hash("email", "ann@example.org");
+        let (key, genuine) = signed_by(1, Claim::Discoverable { id }, 100);
+        let set = RecordSet::merge(&key, None, &genuine, 100).unwrap();
+        let mut value = set.to_bytes();
+        for seed in 2..(2 + MAX_RECORDS_PER_KEY as u8 + 5) {
+            let (_, claim) = signed_by(seed, Claim::Discoverable { id }, 200);
+            value = RecordSet::merge(&key, Some(&value), &claim, 200)
+                .unwrap()
+                .to_bytes();
+        }
+        let members = RecordSet::open(&key, &value, 200).unwrap();
+        assert_eq!(members.len(), MAX_RECORDS_PER_KEY);
+        let genuine_account = AccountKey::from_seed(&[1; 32]).id();
+        assert!(
+            members
+                .iter()
+                .any(|(_, b)| b.cert.account == genuine_account)
+        );
+        // A refresh replaces the device's own older record, nothing else.
+        let (_, refreshed) = signed_by(1, Claim::Discoverable { id }, 300);
+        let after = RecordSet::merge(&key, Some(&value), &refreshed, 300).unwrap();
+        assert_eq!(after.records.len(), MAX_RECORDS_PER_KEY);
+        let reopened = RecordSet::open(&key, &after.to_bytes(), 300).unwrap();
+        let mine: Vec<_> = reopened
+            .iter()
+            .filter(|(_, b)| b.cert.account == genuine_account)
+            .collect();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].1.at, 300);
+        // Junk is refused, and a lone old-style record still reads.
+        assert!(RecordSet::merge(&key, Some(&value), b"junk", 300).is_err());
+        assert_eq!(RecordSet::open(&key, &genuine, 100).unwrap().len(), 1);
+    }
+
+    /// Each device of an account keeps its own address record under the
+    /// account's key (they used to overwrite each other).
+    #[test]
+    fn each_device_of_an_account_has_its_own_address_record() {
+        let account = AccountKey::from_seed(&[1; 32]);
+        let mut value: Option<Vec<u8>> = None;
+        let mut key = Vec::new();
+        for seed in [2u8, 3] {
+            let device = DeviceKey::from_seed(&[seed; 32]);
+            let cert = DeviceCert::issue(&account, device.id(), "d", 1).unwrap();
+            let body = Body {
+                cert,
+                at: 100,
+                claim: Claim::Addresses {
+                    addrs: vec![vec![seed]],
+                },
+            };
+            let record = SignedRecord::seal(&body, |b| device.sign(Context::DeviceRecord, b));
+            key = SignedRecord::key(&body);
+            value = Some(
+                RecordSet::merge(&key, value.as_deref(), &record.to_bytes(), 100)
+                    .unwrap()
+                    .to_bytes(),
+            );
+        }
+        let members = RecordSet::open(&key, &value.unwrap(), 100).unwrap();
+        assert_eq!(members.len(), 2);
+    }
 
     fn signed(claim: Claim, at: u64) -> (Vec<u8>, Vec<u8>) {
         let account = AccountKey::from_seed(&[1; 32]);

@@ -164,7 +164,8 @@ pub const DOCUMENT_AFTER_CHANGES: usize = 32;
 /// Check the heads a whole document lists in its uncompressed prefix
 /// (`kith_crdt::guard::document_heads`) before anything of it is
 /// inflated: every head must carry a good signature of a device the owner
-/// certified and has not revoked for it. A head vouches for its ancestors
+/// certified. (Revocation cut-offs are checked on the loaded document, for
+/// every change in it: [`open_document`].) A head vouches for its ancestors
 /// (their hashes are in its bytes), so once the document loads with exactly
 /// these heads, authored by these devices ([`check_document_authors`]), the
 /// heads' signatures cover the whole document. Returns the heads'
@@ -174,7 +175,6 @@ pub fn verify_document_heads(
     doc: DocKind,
     heads: &[Hash],
     signed: &ChangeSignatures,
-    revoked: impl Fn(&DeviceId, &Hash) -> bool,
 ) -> Result<Vec<Vouched>, String> {
     let genesis = kith_crdt::genesis_hash();
     let mut vouched = Vec::new();
@@ -189,7 +189,7 @@ pub fn verify_document_heads(
             .get(usize::from(entry.cert))
             .ok_or("no such certificate in the document's signatures")?;
         check_cert(owner, cert)?;
-        check_signature(owner, doc, cert, head, &entry.signature, &revoked)?;
+        check_signature(owner, doc, cert, head, &entry.signature)?;
         vouched.push((*head, cert.clone(), entry.signature));
     }
     Ok(vouched)
@@ -228,15 +228,17 @@ pub type Vouched = (Hash, DeviceCert, Signature);
 /// A whole document from a peer, opened with every check in the cheapest
 /// order: its size; the signatures of the heads its prefix lists (nothing
 /// inflated yet); the [`kith_crdt::guard`]'s bounds and causal
-/// completeness ([`Doc::from_peer`]); then that the loaded heads are those
-/// and were written by their signers. The document is new changes by
-/// `device` once loaded. Returns it with the heads' signatures.
+/// completeness ([`Doc::from_peer`]); that the loaded heads are those and
+/// were written by their signers; that no change in it is past a
+/// revocation's cut-off; and, for an identity document, that no change in
+/// it edits a revocation. The document is new changes by `device` once
+/// loaded. Returns it with the heads' signatures.
 pub fn open_document(
     owner: &AccountId,
     doc: DocKind,
     bytes: &[u8],
     signed: &ChangeSignatures,
-    revoked: impl Fn(&DeviceId, &Hash) -> bool,
+    cutoffs: &Cutoffs,
     device: &DeviceId,
 ) -> Result<(Doc, Vec<Vouched>), String> {
     if bytes.len() > MAX_DOCUMENT_BYTES {
@@ -246,10 +248,52 @@ pub fn open_document(
         ));
     }
     let listed = kith_crdt::guard::document_heads(bytes).map_err(|e| e.to_string())?;
-    let vouched = verify_document_heads(owner, doc, &listed, signed, revoked)?;
+    let vouched = verify_document_heads(owner, doc, &listed, signed)?;
     let mut incoming = Doc::from_peer(bytes, device).map_err(|e| e.to_string())?;
     check_document_authors(&mut incoming, &vouched)?;
+    if incoming.holds_any(|actor, seq| cutoffs.refuses(actor, seq)) {
+        return Err("the document holds changes of a revoked device past its revocation".into());
+    }
+    if doc == DocKind::Identity {
+        let changes = incoming.changes_since(&[]).map_err(|e| e.to_string())?;
+        if changes
+            .iter()
+            .any(kith_crdt::identity::forbidden_revocation_edit)
+        {
+            return Err("the document overwrites or deletes a revocation".into());
+        }
+    }
     Ok((incoming, vouched))
+}
+
+/// For one document, the revoked devices and the sequence number of each
+/// one's last accepted change in it: a change by such a device past that
+/// number is refused, on every path (`docs/protocol.md`, "Revocation").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cutoffs(Vec<([u8; 32], u64)>);
+
+impl Cutoffs {
+    /// The cut-offs of `revocations` for document `kind`.
+    pub fn of(revocations: &[kith_crdt::identity::Revocation], kind: DocKind) -> Self {
+        Cutoffs(
+            revocations
+                .iter()
+                .map(|r| (*r.device.as_bytes(), r.cutoff_for(kind)))
+                .collect(),
+        )
+    }
+
+    /// Whether the change number `seq` written by `actor` is past a cut-off.
+    pub fn refuses(&self, actor: &[u8], seq: u64) -> bool {
+        self.0
+            .iter()
+            .any(|(device, cutoff)| device.as_slice() == actor && seq > *cutoff)
+    }
+
+    /// Whether `device` is revoked at all.
+    pub fn revokes(&self, device: &DeviceId) -> bool {
+        self.0.iter().any(|(d, _)| d == device.as_bytes())
+    }
 }
 
 /// A change that failed verification, and why.
@@ -283,15 +327,13 @@ fn check_cert(owner: &AccountId, cert: &DeviceCert) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether the change `hash` carries a good signature of its author
-/// `cert`, who is not revoked for it.
+/// Whether the change `hash` carries a good signature of its author `cert`.
 fn check_signature(
     owner: &AccountId,
     doc: DocKind,
     cert: &DeviceCert,
     hash: &Hash,
     signature: &Signature,
-    revoked: &impl Fn(&DeviceId, &Hash) -> bool,
 ) -> Result<(), String> {
     let payload = change_payload(owner, doc, hash);
     if cert
@@ -301,21 +343,18 @@ fn check_signature(
     {
         return Err("signature does not verify".into());
     }
-    if revoked(&cert.device, hash) {
-        return Err(REVOKED.into());
-    }
     Ok(())
 }
 
 const REVOKED: &str = "the author device is revoked";
 
-/// Check every change of `batch` for document `doc` of `owner`.
-/// `revoked` says whether a device's changes are no longer accepted.
+/// Check every change of `batch` for document `doc` of `owner`, refusing
+/// those past a revocation's cut-off (`cutoffs`).
 pub fn verify_batch(
     owner: &AccountId,
     doc: DocKind,
     batch: ChangeBatch,
-    revoked: impl Fn(&DeviceId, &Hash) -> bool,
+    cutoffs: &Cutoffs,
 ) -> (Vec<Verified>, Vec<Rejected>) {
     let mut cert_ok: HashMap<usize, Result<(), String>> = HashMap::new();
     let (mut good, mut bad) = (Vec::new(), Vec::new());
@@ -351,10 +390,12 @@ pub fn verify_batch(
             ));
             continue;
         }
-        if let Err(reason) =
-            check_signature(owner, doc, cert, &header.hash, &signed.signature, &revoked)
-        {
+        if let Err(reason) = check_signature(owner, doc, cert, &header.hash, &signed.signature) {
             bad.push(reject(reason));
+            continue;
+        }
+        if cutoffs.refuses(&header.actor, header.seq) {
+            bad.push(reject(REVOKED.into()));
             continue;
         }
         let change = match ParsedChange::parse(signed.bytes) {
@@ -364,6 +405,12 @@ pub fn verify_batch(
                 continue;
             }
         };
+        if doc == DocKind::Identity && kith_crdt::identity::forbidden_revocation_edit(&change) {
+            bad.push(reject(
+                "the change overwrites or deletes a revocation".into(),
+            ));
+            continue;
+        }
         good.push(Verified {
             change,
             signature: signed.signature,
@@ -703,7 +750,8 @@ mod tests {
         tampered[n - 1] ^= 1;
         batch.push(tampered, s5, &owner.cert);
 
-        let (good, bad) = verify_batch(&owner.account.id(), DocKind::Profile, batch, |_, _| false);
+        let none = Cutoffs::default();
+        let (good, bad) = verify_batch(&owner.account.id(), DocKind::Profile, batch, &none);
         assert_eq!(good.len(), 1);
         assert_eq!(good[0].change, c1);
         let indexes: Vec<usize> = bad.iter().map(|r| r.index).collect();
@@ -712,16 +760,65 @@ mod tests {
         assert!(bad[1].reason.contains("actor id"), "{:?}", bad[1]);
     }
 
+    /// A revoked device's changes up to its cut-off stay valid, later ones
+    /// are refused, the same on the change-by-change path and the
+    /// whole-document path (once, the first refused them while the second
+    /// took them, and copies diverged).
     #[test]
-    fn revoked_devices_are_rejected() {
+    fn a_revocation_cuts_off_the_same_changes_on_every_path() {
         let owner = author(1);
         let mut doc = Doc::new(&owner.device.id());
         let mut batch = ChangeBatch::default();
-        let (c, s) = signed_edit(&owner, &mut doc, "name", "Ada");
-        batch.push(c.bytes, s, &owner.cert);
-        let (good, bad) = verify_batch(&owner.account.id(), DocKind::Profile, batch, |_, _| true);
-        assert!(good.is_empty());
-        assert!(bad[0].reason.contains("revoked"));
+        let mut signed = ChangeSignatures::default();
+        for i in 0..3 {
+            let (c, s) = signed_edit(&owner, &mut doc, "name", &format!("v{i}"));
+            batch.push(c.bytes, s, &owner.cert);
+            signed = ChangeSignatures::default();
+            signed.push(c.hash, s, &owner.cert);
+        }
+        // Revoked after its second change (sequence numbers 1 and 2).
+        let revocation = kith_crdt::identity::Revocation::issue(
+            &owner.account,
+            owner.device.id(),
+            5,
+            [0, 2, 0, 0, 0, 0],
+        );
+        let cutoffs = Cutoffs::of(&[revocation], DocKind::Profile);
+        let (good, bad) = verify_batch(&owner.account.id(), DocKind::Profile, batch, &cutoffs);
+        assert_eq!(good.len(), 2);
+        assert_eq!(bad.len(), 1);
+        assert!(bad[0].revoked && bad[0].reason.contains("revoked"));
+        let me = DeviceKey::generate().id();
+        let whole = open_document(
+            &owner.account.id(),
+            DocKind::Profile,
+            &doc.snapshot().unwrap(),
+            &signed,
+            &cutoffs,
+            &me,
+        );
+        assert!(whole.unwrap_err().contains("revoked"));
+        assert!(
+            open_document(
+                &owner.account.id(),
+                DocKind::Profile,
+                &doc.snapshot().unwrap(),
+                &signed,
+                &Cutoffs::default(),
+                &me
+            )
+            .is_ok()
+        );
+        // A copy that took the third change before it learnt of the
+        // revocation drops it, and ends with the heads of those that never did.
+        let mut late = Doc::load(&doc.save().unwrap(), &me).unwrap();
+        assert_eq!(late.purge(|a, s| cutoffs.refuses(a, s)).unwrap(), 1);
+        let mut early = Doc::new(&me);
+        early
+            .apply(good.into_iter().map(|v| v.change).collect())
+            .unwrap();
+        assert_eq!(late.heads(), early.heads());
+        assert_eq!(profile::get(&late, "name").as_deref(), Some("v1"));
     }
 
     #[test]
@@ -848,15 +945,19 @@ mod tests {
         signed.push(head.hash, signature, &owner.cert);
         let bytes = doc.snapshot().unwrap();
         let me = DeviceKey::generate().id();
-        let open = |kind, bytes: &[u8], signed: &ChangeSignatures, revoked: bool| {
-            open_document(
-                &owner.account.id(),
-                kind,
-                bytes,
-                signed,
-                |_, _| revoked,
-                &me,
-            )
+        let revoked = Cutoffs::of(
+            &[kith_crdt::identity::Revocation::issue(
+                &owner.account,
+                owner.device.id(),
+                1,
+                [0; 6],
+            )],
+            DocKind::Profile,
+        );
+        let open = |kind, bytes: &[u8], signed: &ChangeSignatures, is_revoked: bool| {
+            let none = Cutoffs::default();
+            let cutoffs = if is_revoked { &revoked } else { &none };
+            open_document(&owner.account.id(), kind, bytes, signed, cutoffs, &me)
         };
         let (mut opened, vouched) = open(DocKind::Profile, &bytes, &signed, false).unwrap();
         assert_eq!(vouched.len(), 1);
@@ -932,14 +1033,8 @@ mod tests {
         // the forged field appears once the real change arrives.
         let mut victim = Doc::load(&bytes, &owner.device.id()).unwrap();
         let listed = kith_crdt::guard::document_heads(&old_snapshot).unwrap();
-        let vouched = verify_document_heads(
-            &owner.account.id(),
-            DocKind::Profile,
-            &listed,
-            &signed,
-            |_, _| false,
-        )
-        .unwrap();
+        let vouched =
+            verify_document_heads(&owner.account.id(), DocKind::Profile, &listed, &signed).unwrap();
         check_document_authors(&mut victim, &vouched).unwrap();
         victim.apply(vec![next.clone()]).unwrap();
         assert_eq!(profile::get(&victim, "forged").as_deref(), Some("yes"));
@@ -951,7 +1046,7 @@ mod tests {
             DocKind::Profile,
             &bytes,
             &signed,
-            |_, _| false,
+            &Cutoffs::default(),
             &me,
         )
         .unwrap_err();

@@ -207,6 +207,17 @@ async fn forged_changes_from_a_relaying_peer_are_rejected() {
     }
     let mallory = TestNode::start_in(mallory_identity, dir).await.unwrap();
     b.node.connect(mallory.addr.clone()).await.unwrap();
+    // B names its friend A only when it asks: a stranger is never told whom
+    // B follows unprompted. Once Mallory's hello is in, B asks her for A.
+    let mallory_id = mallory.node.account();
+    assert!(
+        until(&b.node, |n| async move {
+            n.status()
+                .await
+                .is_ok_and(|s| s.peers.iter().any(|p| p.account == Some(mallory_id)))
+        })
+        .await
+    );
     b.node
         .pull(mallory.node.device(), a_id, DocKind::Profile)
         .await
@@ -456,14 +467,16 @@ async fn reconnecting_with_nothing_changed_pulls_nothing() {
 async fn a_document_caught_up_whole_is_relayed_whole() {
     // C holds A's first 90 edits. B gets all 100 as one signed document (it
     // holds the middle changes only as vouched for by A's signed head);
-    // with A gone, C gets the last 10 from B, which has no signature for
-    // most of them and must send the whole document instead.
+    // with A gone, C gets the last 10 from B (a friend of C's, so C asks it
+    // about its other friends), which has no signature for most of them
+    // and must send the whole document instead.
     let (a, b, c) = (
         TestNode::spawn().await.unwrap(),
         TestNode::spawn().await.unwrap(),
         TestNode::spawn().await.unwrap(),
     );
     befriend(&a, &c).await;
+    befriend(&b, &c).await;
     let a_id = a.node.account();
     let a_node = a.node.clone();
     let edit = move |i: usize| {

@@ -405,3 +405,52 @@ async fn a_contact_who_opted_in_is_suggested_with_the_reason() {
     c.node.import_contacts(contacts).await.unwrap();
     assert_eq!(c.node.suggestions().await.unwrap().len(), 1);
 }
+
+/// Requests nobody answers (a Sybil flood fills the queue with them) expire
+/// and free their room; fresh ones stay.
+#[tokio::test]
+async fn unanswered_requests_expire() {
+    use kith_node::store::{Direction, RequestRecord, RequestState};
+    let identity = kith_node::Identity::generate("test", kith_node::unix_now()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (old, fresh) = (
+        kith_keys::AccountKey::generate().id(),
+        kith_keys::AccountKey::generate().id(),
+    );
+    {
+        let store = kith_node::store::Store::open(&dir.path().join("db")).unwrap();
+        let now = kith_node::unix_now();
+        for (account, at) in [
+            (
+                old,
+                now - kith_protocol::limits::PENDING_REQUEST_TTL_SECS - 60,
+            ),
+            (fresh, now - 60),
+        ] {
+            store
+                .put_request(&RequestRecord {
+                    account,
+                    direction: Direction::Incoming,
+                    state: RequestState::Pending,
+                    name: "sybil".into(),
+                    message: String::new(),
+                    at,
+                    signed: Vec::new(),
+                    last_error: None,
+                    proof: None,
+                })
+                .unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let node = TestNode::start_in(identity, dir).await.unwrap();
+    let expired = until(&node.node, |n| async move {
+        n.friend_requests()
+            .await
+            .is_ok_and(|r| r.iter().all(|r| r.account != old))
+    })
+    .await;
+    assert!(expired, "the old request never expired");
+    let left = node.node.friend_requests().await.unwrap();
+    assert!(left.iter().any(|r| r.account == fresh));
+}

@@ -7,3 +7,4 @@ mod friends;
 mod links;
 mod peers;
 mod posts;
+mod privacy;

@@ -7,13 +7,15 @@ pub mod sink;
 
 use std::{future::Future, time::Duration};
 
-use kith_node::{Identity, Node, NodeOptions, store::Store};
+use kith_node::{Identity, Node, NodeOptions, store::Store, tap::Tap};
 use libp2p::Multiaddr;
 
 /// Generous: tests check behaviour, benchmarks check speed.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One in-process node and the temp dir holding its store.
+/// One in-process node and the temp dir holding its store. Every node
+/// carries a privacy tap; a test whose node sent a stranger anything it may
+/// not learn fails when the node is dropped.
 #[derive(Debug)]
 pub struct TestNode {
     pub node: Node,
@@ -22,6 +24,21 @@ pub struct TestNode {
     identity: Identity,
     dir: tempfile::TempDir,
     dht_server: bool,
+    pub tap: Tap,
+    _leaks: LeakGuard,
+}
+
+/// Fails the test, when its node goes, if the node's tap saw a leak.
+#[derive(Debug)]
+struct LeakGuard(Tap);
+
+impl Drop for LeakGuard {
+    fn drop(&mut self) {
+        let leaks = self.0.leaks();
+        if !leaks.is_empty() && !std::thread::panicking() {
+            panic!("the privacy tap saw leaks: {leaks:#?}");
+        }
+    }
 }
 
 impl TestNode {
@@ -96,6 +113,7 @@ impl TestNode {
     {
         let (identity, dht_server) = (self.identity.clone(), self.dht_server);
         let dir = self.dir;
+        drop(self._leaks);
         self.node.shutdown().await;
         let _ = self.task.await;
         meanwhile().await;
@@ -115,6 +133,7 @@ impl TestNode {
         dht_server: bool,
     ) -> anyhow::Result<TestNode> {
         let store = Store::open(&dir.path().join("db"))?;
+        let tap = Tap::new();
         let options = NodeOptions {
             identity: identity.clone(),
             store,
@@ -124,6 +143,7 @@ impl TestNode {
             bridges_dir: dir.path().join("bridges"),
             max_pending_incoming,
             dht_server,
+            tap: Some(tap.clone()),
         };
         let (node, task) = Node::spawn(options).await?;
         let addr = node
@@ -139,6 +159,8 @@ impl TestNode {
             identity,
             dir,
             dht_server,
+            _leaks: LeakGuard(tap.clone()),
+            tap,
         })
     }
 

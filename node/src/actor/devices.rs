@@ -2,7 +2,7 @@
 //! issuing device, the device list, revocation and what it takes away.
 
 use kith_crdt::{
-    DocKind, Hash,
+    DocKind,
     identity::{self, Revocation},
 };
 use kith_keys::{AccountId, DeviceCert, DeviceId};
@@ -10,6 +10,7 @@ use kith_protocol::{
     pairing::{
         self, MAX_OPEN_PAIRINGS, MAX_PAIR_ATTEMPTS, MAX_PAIR_TTL_SECS, PairRequest, PairResponse,
     },
+    sync::Cutoffs,
     ticket::{Ticket, TicketKind},
 };
 use libp2p::{PeerId, request_response};
@@ -104,6 +105,7 @@ impl NodeActor {
             if let PairResponse::Refused { code } = &response {
                 tracing::warn!(%peer, %code, "refused a pairing attempt");
             }
+            self.tap(&peer, "pair", || kith_protocol::wire_bytes(&response));
             let _ = self
                 .swarm
                 .behaviour_mut()
@@ -239,14 +241,15 @@ impl NodeActor {
                 format!("{device} is already revoked"),
             ));
         }
-        // Its changes this device has seen stay valid; nothing newer will be.
-        let mut allowed: Vec<Hash> = Vec::new();
-        for kind in DocKind::ALL {
+        // Its changes this device has seen stay valid; nothing newer will
+        // be: per document, the sequence number of its last change here.
+        let mut cutoff = [0u64; 6];
+        for (slot, kind) in cutoff.iter_mut().zip(DocKind::ALL) {
             if let Some(doc) = self.doc_mut(&self.identity.account(), kind) {
-                allowed.extend(doc.changes_by(&device));
+                *slot = doc.max_seq_of(&device);
             }
         }
-        let revocation = Revocation::issue(&account_key, device, unix_now(), allowed);
+        let revocation = Revocation::issue(&account_key, device, unix_now(), cutoff);
         self.edit_own(DocKind::Identity, |d| {
             identity::add_revocation(d, &revocation)
         })?;
@@ -286,6 +289,33 @@ impl NodeActor {
 
     /// After our identity document changed remotely: tell own devices' event
     /// streams about devices that appeared or were revoked.
+    /// After `owner`'s identity document changed: if it holds revocations
+    /// this node did not know, drop every change past their cut-offs (and
+    /// what depends on them) from the copies of `owner`'s documents, so this
+    /// copy ends with the same heads as every other.
+    pub(super) fn enforce_revocations(&mut self, owner: AccountId, known_before: usize) {
+        let revocations = self.revocations_of(&owner);
+        if revocations.len() <= known_before {
+            return;
+        }
+        for kind in DocKind::ALL {
+            let cutoffs = Cutoffs::of(&revocations, kind);
+            let Some(doc) = self.doc_mut(&owner, kind) else {
+                continue;
+            };
+            match doc.purge(|actor, seq| cutoffs.refuses(actor, seq)) {
+                Ok(0) => {}
+                Ok(dropped) => {
+                    tracing::warn!(%owner, doc = %kind, dropped, "dropped changes made past a revocation");
+                    self.compact(&owner, kind);
+                }
+                Err(e) => {
+                    tracing::error!(%owner, doc = %kind, error = %e, "cannot drop changes past a revocation");
+                }
+            }
+        }
+    }
+
     pub(super) fn note_identity_changes(&mut self, before: &[DeviceInfo]) {
         for now in self.device_list() {
             match before.iter().find(|b| b.device == now.device) {

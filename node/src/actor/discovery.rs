@@ -81,10 +81,9 @@ impl NodeActor {
         self.look_up_contacts();
         let me = self.identity.account();
         let own_friends = self.docs.own(DocKind::Friends).clone();
+        let blocked = self.store.blocked()?;
         let eligible = |a: &AccountId| {
-            *a != me
-                && !friends::is_friend(&own_friends, a)
-                && !friends::is_blocked(&own_friends, a)
+            *a != me && !friends::is_friend(&own_friends, a) && !blocked.contains(a)
         };
         let mut out: Vec<Suggestion> = self
             .store

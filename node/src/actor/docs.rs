@@ -7,7 +7,8 @@ use kith_crdt::Hash;
 use kith_crdt::{Doc, DocError, DocKind, profile};
 use kith_keys::{AccountId, DeviceId, sign::Context};
 use kith_protocol::sync::{
-    ChangeBatch, ChangeSignatures, MAX_INLINE_CHANGES, change_payload, open_document, verify_batch,
+    ChangeBatch, ChangeSignatures, Cutoffs, MAX_INLINE_CHANGES, change_payload, open_document,
+    verify_batch,
 };
 
 use super::{
@@ -184,11 +185,7 @@ impl NodeActor {
         origin: Origin,
     ) -> Result<Applied, NodeError> {
         let revocations = self.revocations_of(&owner);
-        let (good, bad) = verify_batch(&owner, kind, batch, |device, hash| {
-            revocations
-                .iter()
-                .any(|r| r.device == *device && !r.allows(hash))
-        });
+        let (good, bad) = verify_batch(&owner, kind, batch, &Cutoffs::of(&revocations, kind));
         self.replication.rejected += bad.len() as u64;
         for rejected in &bad {
             tracing::warn!(%owner, doc = %kind, reason = %rejected.reason, "rejected a document change");
@@ -205,18 +202,29 @@ impl NodeActor {
             .into_iter()
             .filter(|v| !doc.has_change(&v.change.hash))
             .collect();
-        if fresh.is_empty() {
+        // Only changes whose every dependency is here or among the accepted
+        // ones (batches come in causal order): nothing is ever left waiting
+        // in Automerge's queue, where a change that depends on a refused
+        // one (past a revocation) would wait forever and the copies would
+        // differ. What is dropped comes again with its dependencies.
+        let offered = fresh.len();
+        let mut accepted: HashSet<Hash> = HashSet::new();
+        let fresh: Vec<_> = fresh
+            .into_iter()
+            .filter(|v| {
+                let ready = v
+                    .change
+                    .deps
+                    .iter()
+                    .all(|dep| accepted.contains(dep) || doc.has_change(dep));
+                if ready {
+                    accepted.insert(v.change.hash);
+                }
+                ready
+            })
+            .collect();
+        if fresh.is_empty() || (origin == Origin::Gossip && fresh.len() < offered) {
             return Ok(applied);
-        }
-        if origin == Origin::Gossip {
-            let hashes: HashSet<Hash> = fresh.iter().map(|v| v.change.hash).collect();
-            let complete = fresh
-                .iter()
-                .flat_map(|v| &v.change.deps)
-                .all(|dep| hashes.contains(dep) || doc.has_change(dep));
-            if !complete {
-                return Ok(applied);
-            }
         }
         let signatures: Vec<_> = fresh
             .iter()
@@ -254,7 +262,7 @@ impl NodeActor {
             kind,
             bytes,
             signed,
-            |d, h| revocations.iter().any(|r| r.device == *d && !r.allows(h)),
+            &Cutoffs::of(&revocations, kind),
             &self.identity.device(),
         );
         let (mut incoming, vouched) = match checked {
@@ -297,9 +305,12 @@ impl NodeActor {
             self.docs.others.insert((owner, kind), doc);
         }
         let own_identity = owner == self.identity.account() && kind == DocKind::Identity;
+        let revocations_before =
+            (kind == DocKind::Identity).then(|| self.revocations_of(&owner).len());
         RemoteApply {
             owner,
             kind,
+            revocations_before,
             devices_before: own_identity.then(|| self.device_list()),
             fields_before: self
                 .doc_ref(&owner, kind)
@@ -320,6 +331,7 @@ impl NodeActor {
         let RemoteApply {
             owner,
             kind,
+            revocations_before,
             devices_before,
             fields_before,
         } = applied;
@@ -355,6 +367,9 @@ impl NodeActor {
         if let Some(before) = devices_before {
             self.note_identity_changes(&before);
         }
+        if let Some(before) = revocations_before {
+            self.enforce_revocations(owner, before);
+        }
         Ok(())
     }
 
@@ -371,7 +386,7 @@ impl NodeActor {
         }
     }
 
-    fn compact(&mut self, owner: &AccountId, kind: DocKind) {
+    pub(super) fn compact(&mut self, owner: &AccountId, kind: DocKind) {
         let Some(doc) = self.doc_mut(owner, kind) else {
             return;
         };
@@ -398,6 +413,8 @@ pub(super) struct Applied {
 pub(super) struct RemoteApply {
     owner: AccountId,
     kind: DocKind,
+    /// For an identity document: how many revocations it held before.
+    revocations_before: Option<usize>,
     devices_before: Option<Vec<crate::node::DeviceInfo>>,
     fields_before: BTreeMap<String, String>,
 }

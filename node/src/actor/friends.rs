@@ -12,7 +12,7 @@ use kith_protocol::{
     friend::{Action, Signed},
     limits::{
         MAX_FRIEND_MESSAGE_LEN, MAX_HANDSHAKES_PER_PEER_PER_MINUTE, MAX_NEW_REQUESTS_PER_MINUTE,
-        MAX_RATE_TRACKED_PEERS,
+        MAX_RATE_TRACKED_PEERS, PENDING_REQUEST_TTL_SECS,
     },
     rate::{RateLimiter, ReplayCache},
     ticket::{Ticket, TicketKind, secret_hash},
@@ -193,11 +193,9 @@ impl NodeActor {
                 format!("{account} is already your friend"),
             ));
         }
-        if kith_crdt::friends::is_blocked(self.docs.own(DocKind::Friends), &account) {
+        if self.is_blocked(&account) {
             // Asking to befriend someone is the clearest way to lift a block.
-            self.edit_own(DocKind::Friends, |d| {
-                kith_crdt::friends::unblock(d, &account)
-            })?;
+            self.store.unblock(&account)?;
         }
         // They already asked us: adding them is accepting.
         if let Some(existing) = self.store.request(&account)?
@@ -215,6 +213,7 @@ impl NodeActor {
             at: now,
             signed: Vec::new(),
             last_error: None,
+            proof: None,
         };
         self.store.put_request(&record)?;
         let action = Action::Request {
@@ -317,6 +316,7 @@ impl NodeActor {
                     created_at: now,
                 })?;
                 self.emit(Event::FriendRemoved { account });
+                self.unfollow(&account);
                 RequestState::Removed
             }
             FriendAction::Block => {
@@ -329,9 +329,8 @@ impl NodeActor {
                 let was_friend = self.edit_own(DocKind::Friends, |d| {
                     kith_crdt::friends::remove(d, &account)
                 })?;
-                self.edit_own(DocKind::Friends, |d| {
-                    kith_crdt::friends::block(d, &account, now)
-                })?;
+                // Kept on this device only: friends never learn whom you block.
+                self.store.block(&account, now)?;
                 self.store.clear_outbox(&account)?;
                 self.set_request_state(account, request, RequestState::Blocked)?;
                 if was_friend {
@@ -345,6 +344,7 @@ impl NodeActor {
                 } else {
                     self.disconnect_account(&account);
                 }
+                self.unfollow(&account);
                 RequestState::Blocked
             }
         };
@@ -367,6 +367,7 @@ impl NodeActor {
             at: unix_now(),
             signed: Vec::new(),
             last_error: None,
+            proof: None,
         });
         record.state = state;
         self.store.put_request(&record)?;
@@ -381,13 +382,10 @@ impl NodeActor {
         request: &Signed,
         accept: &Signed,
     ) -> Result<(), NodeError> {
-        let encode = Signed::to_bytes;
         let friend = Friend {
             account,
             name: name.clone(),
             since: unix_now(),
-            request: encode(request),
-            accept: encode(accept),
         };
         self.edit_own(DocKind::Friends, |d| kith_crdt::friends::add(d, &friend))?;
         let mut record = self.store.request(&account)?.unwrap_or(RequestRecord {
@@ -399,10 +397,12 @@ impl NodeActor {
             at: unix_now(),
             signed: Vec::new(),
             last_error: None,
+            proof: None,
         });
         record.state = RequestState::Friends;
         record.name = name.clone();
         record.last_error = None;
+        record.proof = Some((request.to_bytes(), accept.to_bytes()));
         self.store.put_request(&record)?;
         // A queued request to them is moot now.
         for intent in self.store.outbox(&account)? {
@@ -420,6 +420,62 @@ impl NodeActor {
             self.pull(peer, docs);
         }
         Ok(())
+    }
+
+    /// Drop incoming requests that waited longer than
+    /// `PENDING_REQUEST_TTL_SECS` for a decision.
+    pub(super) fn expire_pending_requests(&mut self, now: u64) {
+        let requests = match self.store.requests() {
+            Ok((requests, _)) => requests,
+            Err(e) => return tracing::error!(error = %e, "cannot read friend requests"),
+        };
+        for record in requests {
+            let stale = record.direction == Direction::Incoming
+                && record.state == RequestState::Pending
+                && now.saturating_sub(record.at) > PENDING_REQUEST_TTL_SECS;
+            if stale {
+                tracing::info!(from = %record.account.fmt_short(), "an unanswered friend request expired");
+                if let Err(e) = self.store.remove_request(&record.account) {
+                    tracing::error!(error = %e, "cannot drop an expired request");
+                }
+            }
+        }
+    }
+
+    /// Whether this node blocks `account` (a local list, never replicated).
+    pub(super) fn is_blocked(&self, account: &AccountId) -> bool {
+        self.store.is_blocked(account).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the block list; treating the account as blocked");
+            true
+        })
+    }
+
+    /// Move blocks an older version kept in the replicated friends document
+    /// to the local store, and take them out of the document.
+    pub(super) fn migrate_blocks(&mut self) {
+        let old = kith_crdt::friends::blocked(self.docs.own(DocKind::Friends));
+        if old.is_empty() {
+            return;
+        }
+        let now = unix_now();
+        for account in &old {
+            if let Err(e) = self.store.block(account, now) {
+                return tracing::error!(error = %e, "cannot move the block list to the store");
+            }
+        }
+        let moved = self.edit_own(DocKind::Friends, |d| {
+            for account in &old {
+                kith_crdt::friends::unblock(d, account)?;
+            }
+            Ok(())
+        });
+        match moved {
+            Ok(()) => tracing::info!(
+                blocks = old.len(),
+                "moved blocks out of the friends document"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot take blocks out of the friends document"),
+        }
     }
 
     pub(super) fn friend_list(&mut self) -> Vec<FriendInfo> {

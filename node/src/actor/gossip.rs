@@ -250,6 +250,22 @@ impl NodeActor {
         }
     }
 
+    /// Stop following `account`'s announcements once it is no longer a
+    /// friend (unless it is an introduced peer still connected).
+    pub(super) fn unfollow(&mut self, account: &AccountId) {
+        let introduced = self
+            .peers
+            .of_account(account)
+            .any(|p| self.peers.get(&p).is_some_and(|p| p.introduced));
+        let followed = *account == self.identity.account()
+            || friends::is_friend(self.docs.own(DocKind::Friends), account)
+            || introduced;
+        if !followed && self.replication.subscribed.remove(account) {
+            let topic = gossipsub::IdentTopic::new(sync::topic(account));
+            self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
+        }
+    }
+
     /// Follow our own topic, our friends', and those of peers we meet.
     pub(super) fn update_subscriptions(&mut self, also: Option<AccountId>) {
         let mut wanted: HashSet<AccountId> = friends::accounts(self.docs.own(DocKind::Friends))

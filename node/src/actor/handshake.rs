@@ -51,6 +51,7 @@ impl NodeActor {
                 continue;
             }
             let sealed = self.seal(account, intent.action.clone());
+            self.tap(&peer, "friend", || sealed.to_bytes());
             let id = self
                 .swarm
                 .behaviour_mut()
@@ -74,6 +75,7 @@ impl NodeActor {
                 ..
             } => {
                 let reply = self.judge_handshake(peer, &request);
+                self.tap(&peer, "friend", || kith_protocol::wire_bytes(&reply));
                 let _ = self
                     .swarm
                     .behaviour_mut()
@@ -164,7 +166,7 @@ impl NodeActor {
             record: record.as_ref().map(|r| (r.direction, r.state)),
             versions,
             friends: kith_crdt::friends::is_friend(friends_doc, account),
-            blocked: kith_crdt::friends::is_blocked(friends_doc, account),
+            blocked: self.is_blocked(account),
             pending_full: pending >= self.friends.max_pending_incoming,
         })
     }
@@ -224,6 +226,7 @@ impl NodeActor {
                     at: opened.body.at,
                     signed: vec![signed.to_bytes()],
                     last_error: None,
+                    proof: None,
                 };
                 self.store.put_request(&record)?;
                 self.store.flush()?;
@@ -261,6 +264,7 @@ impl NodeActor {
                     self.store.flush()?;
                     tracing::info!(account = %from.fmt_short(), "removed as a friend");
                     self.emit(Event::FriendRemoved { account: from });
+                    self.unfollow(&from);
                 }
                 Ok(Reply::Received)
             }

@@ -18,6 +18,7 @@ impl NodeActor {
     /// Called on the first connection to a peer.
     pub(super) fn send_hello(&mut self, peer: PeerId) {
         let hello = self.own_hello();
+        self.tap(&peer, "hello", || kith_protocol::wire_bytes(&hello));
         self.swarm.behaviour_mut().hello.send_request(&peer, hello);
     }
 
@@ -34,6 +35,7 @@ impl NodeActor {
             } => {
                 if self.judge_hello(peer, &request) {
                     let hello = self.own_hello();
+                    self.tap(&peer, "hello", || kith_protocol::wire_bytes(&hello));
                     // Fails only if the peer already closed the stream.
                     let _ = self
                         .swarm

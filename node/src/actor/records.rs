@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use kith_keys::{AccountId, sign::Context};
 use kith_protocol::{
-    records::{self, Body, Claim, SignedRecord},
+    records::{self, Body, Claim, RecordSet, SignedRecord},
     ticket::Ticket,
 };
 use libp2p::{
@@ -148,7 +148,22 @@ impl NodeActor {
         };
         let device = &self.identity.device_key;
         let record = SignedRecord::seal(&body, |b| device.sign(Context::DeviceRecord, b));
-        let mut kad_record = Record::new(SignedRecord::key(&body), record.to_bytes());
+        let key = SignedRecord::key(&body);
+        // Ours joins the set this node already keeps under that key (other
+        // devices' records, others' claims), which then goes out whole.
+        let existing = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .store_mut()
+            .get(&RecordKey::new(&key))
+            .map(|r| r.value.clone());
+        let set = match RecordSet::merge(&key, existing.as_deref(), &record.to_bytes(), unix_now())
+        {
+            Ok(set) => set,
+            Err(e) => return tracing::warn!(error = %e, "cannot build a record to publish"),
+        };
+        let mut kad_record = Record::new(key, set.to_bytes());
         kad_record.expires = Some(Instant::now() + Duration::from_secs(records::RECORD_TTL_SECS));
         if let Err(e) = self
             .swarm
@@ -194,14 +209,26 @@ impl NodeActor {
                         record: Some(record),
                         ..
                     },
-            } => match SignedRecord::open(record.key.as_ref(), &record.value, unix_now()) {
-                Ok(_) => {
-                    if let Err(e) = self.swarm.behaviour_mut().kad.store_mut().put(record) {
-                        tracing::debug!(error = %e, "record store full");
+            } => {
+                let store = self.swarm.behaviour_mut().kad.store_mut();
+                let existing = store.get(&record.key).map(|r| r.value.clone());
+                let merged = RecordSet::merge(
+                    record.key.as_ref(),
+                    existing.as_deref(),
+                    &record.value,
+                    unix_now(),
+                );
+                match merged {
+                    Ok(set) => {
+                        let mut kept = Record::new(record.key.clone(), set.to_bytes());
+                        kept.expires = record.expires;
+                        if let Err(e) = store.put(kept) {
+                            tracing::debug!(error = %e, "record store full");
+                        }
                     }
+                    Err(e) => tracing::warn!(peer = %source, error = %e, "refusing a DHT record"),
                 }
-                Err(e) => tracing::warn!(peer = %source, error = %e, "refusing a DHT record"),
-            },
+            }
             kad::Event::OutboundQueryProgressed {
                 id,
                 result: QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(found))),
@@ -236,10 +263,16 @@ impl NodeActor {
     }
 
     fn found_record(&mut self, lookup: Lookup, record: &Record) {
-        let body = match SignedRecord::open(record.key.as_ref(), &record.value, unix_now()) {
-            Ok(body) => body,
+        let members = match RecordSet::open(record.key.as_ref(), &record.value, unix_now()) {
+            Ok(members) => members,
             Err(e) => return tracing::debug!(error = %e, "ignoring an invalid DHT record"),
         };
+        for (_, body) in members {
+            self.found_body(lookup.clone(), body);
+        }
+    }
+
+    fn found_body(&mut self, lookup: Lookup, body: Body) {
         match (lookup, body.claim) {
             (Lookup::Account(account), Claim::Addresses { addrs })
                 if body.cert.account == account =>
@@ -260,7 +293,7 @@ impl NodeActor {
     fn suggest_contact(&mut self, account: AccountId, id: &[u8; 32]) {
         if account == self.identity.account()
             || kith_crdt::friends::is_friend(self.docs.own(DocKind::Friends), &account)
-            || kith_crdt::friends::is_blocked(self.docs.own(DocKind::Friends), &account)
+            || self.is_blocked(&account)
         {
             return;
         }
@@ -272,7 +305,8 @@ impl NodeActor {
         } else {
             format!("{} ({})", contact.name, contact.value)
         };
-        let reason = format!("in your contacts as {label}");
+        // Anyone may claim any identifier: the suggestion says it is a claim.
+        let reason = format!("claims to be {label} from your contacts (not verified)");
         let suggestion = Suggestion {
             account,
             name: contact.name.clone(),

@@ -151,6 +151,7 @@ impl NodeActor {
             .zip(asked.chunks(MAX_SYNC_ITEMS))
         {
             let request = SyncRequest::Pull(chunk.to_vec());
+            self.tap(&peer, "sync", || kith_protocol::wire_bytes(&request));
             let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
             self.replication.inflight.insert(id, (peer, asked.to_vec()));
         }
@@ -188,11 +189,9 @@ impl NodeActor {
         for chunk in groups.chunks(MAX_CHECK_GROUPS) {
             let (request, refs): (Vec<CheckGroup>, Vec<Vec<DocRef>>) =
                 chunk.iter().cloned().unzip();
-            let id = self
-                .swarm
-                .behaviour_mut()
-                .sync
-                .send_request(&peer, SyncRequest::Check(request));
+            let request = SyncRequest::Check(request);
+            self.tap(&peer, "sync", || kith_protocol::wire_bytes(&request));
+            let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
             self.replication.checks.insert(id, (peer, refs));
         }
     }
@@ -239,12 +238,22 @@ impl NodeActor {
             .into_iter()
             .map(|k| (account, k))
             .collect();
-        if account != me {
+        // Our own documents only from our own devices and friends; a
+        // friend's documents from them and from that friend's friends (who
+        // may hold fresher copies: relay). Naming them to anyone else
+        // would tell a stranger who our friends are.
+        let close = account == me || friends::is_friend(self.docs.own(DocKind::Friends), &account);
+        if close && account != me {
             docs.extend(DocKind::ALL.into_iter().map(|k| (me, k)));
         }
-        // A friend may hold fresher copies of other friends' documents (relay).
         for friend in self.my_friends().into_iter().filter(|f| *f != account) {
-            docs.extend(DocKind::ALL.into_iter().map(|k| (friend, k)));
+            let relays = close
+                || self
+                    .doc_ref(&friend, DocKind::Friends)
+                    .is_some_and(|d| friends::is_friend(d, &account));
+            if relays {
+                docs.extend(DocKind::ALL.into_iter().map(|k| (friend, k)));
+            }
         }
         self.check(peer, docs);
     }
@@ -265,6 +274,7 @@ impl NodeActor {
             } => {
                 let request_bytes = request.wire_len();
                 let response = self.serve_request(peer, request, request_bytes);
+                self.tap_answer(&peer, "sync", || kith_protocol::wire_bytes(&response));
                 let _ = self
                     .swarm
                     .behaviour_mut()

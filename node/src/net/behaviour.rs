@@ -76,6 +76,9 @@ pub const MAX_SYNC_STREAMS: usize = 8;
 /// streams per connection.
 pub const MAX_SMALL_STREAMS: usize = 4;
 
+/// Largest Kademlia message: a record set with room for framing.
+pub const KAD_MAX_PACKET_BYTES: usize = kith_protocol::records::MAX_RECORD_SET_BYTES + 4096;
+
 /// How long a pull waits for its response.
 pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -155,11 +158,14 @@ impl Behaviour {
         // are stored: see actor/records.rs.
         kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
         kad_config.set_query_timeout(Duration::from_secs(30));
+        // A record set (one record per device, `records::RecordSet`) is
+        // larger than libp2p's 16 KiB default packet.
+        kad_config.set_max_packet_size(KAD_MAX_PACKET_BYTES);
         // The actor bootstraps when it has bootstrap peers; libp2p's own
         // periodic bootstrap only warns "no known peers" on a fresh node.
         kad_config.set_periodic_bootstrap_interval(None);
         let store_config = kad::store::MemoryStoreConfig {
-            max_value_bytes: kith_protocol::records::MAX_RECORD_BYTES,
+            max_value_bytes: kith_protocol::records::MAX_RECORD_SET_BYTES,
             ..Default::default()
         };
         let record_store = kad::store::MemoryStore::with_config(peer_id, store_config);

@@ -32,6 +32,12 @@ pub struct RequestRecord {
     pub signed: Vec<Vec<u8>>,
     /// Why the last delivery attempt failed, for `friend requests`.
     pub last_error: Option<String>,
+    /// The friendship's proof, once made: the signed request and the signed
+    /// accept (handshake bytes, one signature from each side). Kept here,
+    /// on this device only: the request may carry a private message for
+    /// this account alone, so the replicated friends document does not.
+    #[serde(default)]
+    pub proof: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A friend ticket this node issued.
@@ -64,6 +70,35 @@ pub struct HandshakeIntent {
 }
 
 impl Store {
+    /// Block `account` (local only: friends never learn whom you block).
+    pub fn block(&self, account: &AccountId, since: u64) -> Result<(), StoreError> {
+        self.tree(Tree::Blocked)
+            .insert(account.as_bytes(), &since.to_be_bytes())?;
+        Ok(())
+    }
+
+    pub fn unblock(&self, account: &AccountId) -> Result<(), StoreError> {
+        self.remove(Tree::Blocked, account.as_bytes())
+    }
+
+    pub fn is_blocked(&self, account: &AccountId) -> Result<bool, StoreError> {
+        Ok(self.tree(Tree::Blocked).contains_key(account.as_bytes())?)
+    }
+
+    pub fn blocked(&self) -> Result<Vec<AccountId>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tree(Tree::Blocked).iter() {
+            let (key, _) = entry?;
+            if let Some(account) = <[u8; 32]>::try_from(key.as_ref())
+                .ok()
+                .and_then(|k| AccountId::from_bytes(k).ok())
+            {
+                out.push(account);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn request(&self, account: &AccountId) -> Result<Option<RequestRecord>, StoreError> {
         self.get_json(Tree::Requests, account.as_bytes())
     }
