@@ -1,7 +1,9 @@
-//! `kith_keys::DeviceCert::from_bytes` (and `verify` when it decodes), and
-//! `AccountId` / `DeviceId` `FromStr` on the input as text. Round trips:
-//! a certificate re-encodes to exactly its input; an id prints back to text
-//! that parses to the same id.
+//! `kith_keys::DeviceCert::from_bytes` (and `verify` when it decodes),
+//! `kith_crdt::identity::Revocation::from_bytes` (signed revocations as
+//! identity documents carry them), and `AccountId` / `DeviceId` `FromStr`
+//! on the input as text. Round trips: a certificate or revocation
+//! re-encodes to exactly its input; an id prints back to text that parses
+//! to the same id.
 #![no_main]
 
 use kith_keys::{AccountId, DeviceCert, DeviceId};
@@ -12,6 +14,9 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(cert) = DeviceCert::from_bytes(data) {
             let _ = cert.verify();
             assert_eq!(cert.to_bytes(), data, "certificate round trip");
+        }
+        if let Some(revocation) = kith_crdt::identity::Revocation::from_bytes(data) {
+            assert_eq!(revocation.to_bytes(), data, "revocation round trip");
         }
         let text = kith_fuzz::text(data);
         if let Ok(id) = text.parse::<AccountId>() {

@@ -26,7 +26,7 @@ const MAX_SIGNED_HEADS: usize = 8;
 fn cutoffs(kind: DocKind) -> Cutoffs {
     let f = kith_fuzz::fixture();
     let other = kith_keys::DeviceKey::from_seed(&[0x66; 32]).id();
-    let revocation = Revocation::issue(&f.owner, other, kith_fuzz::NOW, Vec::new());
+    let revocation = Revocation::issue(&f.owner, other, kith_fuzz::NOW, [1; 6]);
     Cutoffs::of(&[revocation], kind)
 }
 
@@ -40,7 +40,8 @@ fn read_views(doc: &mut Doc) {
     let _ = identity::revocations(doc, &f.owner_id);
     let _ = friends::list(doc);
     let _ = friends::accounts(doc);
-    let _ = friends::is_blocked(doc, &f.peer_id);
+    let _ = friends::blocked(doc);
+    let _ = friends::is_friend(doc, &f.peer_id);
 }
 
 fuzz_target!(|data: &[u8]| {

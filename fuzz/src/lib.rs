@@ -140,18 +140,34 @@ fn install_hook() {
                 .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
                 .unwrap_or_else(|| "<unknown>".into());
             let backtrace = std::backtrace::Backtrace::force_capture();
-            // A panic that cannot unwind (one raised while unwinding, or
-            // core's `panic_nounwind`, e.g. a violated unsafe precondition
-            // under debug assertions) aborts before `run` can report it:
-            // print it now. KITH_FUZZ_PRINT_PANICS=1 prints every panic.
-            let cannot_unwind = std::thread::panicking()
-                || message.starts_with("unsafe precondition")
-                || message.contains("non-unwinding");
-            if cannot_unwind || std::env::var_os("KITH_FUZZ_PRINT_PANICS").is_some() {
-                eprintln!(
-                    "fuzz: PANIC{} at {location}: {message}\nbacktrace:\n{backtrace}",
-                    if cannot_unwind { " (cannot unwind: the process aborts)" } else { "" }
-                );
+            // A panic that cannot unwind (a destructor that panics during
+            // unwinding, unwinding into a function that cannot unwind, or a
+            // violated unsafe precondition under debug assertions) aborts
+            // before `run` can report it: print it now, with the panic
+            // that was unwinding at the time (its cause, if any).
+            // KITH_FUZZ_PRINT_PANICS=1 prints every panic as it happens.
+            let cannot_unwind = [
+                "panic in a destructor during cleanup",
+                "panic in a function that cannot unwind",
+                "unsafe precondition",
+            ]
+            .iter()
+            .any(|m| message.starts_with(m));
+            if cannot_unwind {
+                let cause = LAST_PANIC.with(|p| p.borrow_mut().take());
+                match cause {
+                    Some(c) => eprintln!(
+                        "fuzz: PANIC THAT CANNOT UNWIND (the process aborts) at {location}: {message}\n\
+                         while unwinding from the panic at {}: {}\nbacktrace of that panic:\n{}",
+                        c.location, c.message, c.backtrace
+                    ),
+                    None => eprintln!(
+                        "fuzz: PANIC THAT CANNOT UNWIND (the process aborts) at {location}: {message}\n\
+                         backtrace:\n{backtrace}"
+                    ),
+                }
+            } else if std::env::var_os("KITH_FUZZ_PRINT_PANICS").is_some() {
+                eprintln!("fuzz: PANIC at {location}: {message}\nbacktrace:\n{backtrace}");
             }
             LAST_PANIC.with(|p| {
                 *p.borrow_mut() = Some(PanicRecord {

@@ -105,3 +105,82 @@ async fn a_stranger_learns_no_friend_id_no_block_and_nothing_friends_only() {
     let shown = s.node.profile(Some(a_id)).await.unwrap();
     assert!(!shown.fields.contains_key("secret"));
 }
+
+/// Finding 2 of the privacy review: the replicated friends document held
+/// each friendship's signed request, private message included, and the
+/// blocked accounts. A friend's copy now holds neither, in any change.
+#[tokio::test]
+async fn a_friends_copy_of_the_friends_list_holds_no_request_message_and_no_block() {
+    use kith_node::node::FriendTarget;
+    let (a, b, c) = (
+        TestNode::spawn().await.unwrap(),
+        TestNode::spawn().await.unwrap(),
+        TestNode::spawn().await.unwrap(),
+    );
+    befriend(&a, &b).await;
+    let x = kith_keys::AccountKey::generate().id();
+    a.node.act_on_friend(x, FriendAction::Block).await.unwrap();
+    // C asks by account id, with a message meant for A alone.
+    c.node.connect(a.addr.clone()).await.unwrap();
+    let canary = "canary-private-request-message-4471";
+    let a_id = a.node.account();
+    c.node
+        .add_friend(FriendTarget::Account(a_id), canary.into())
+        .await
+        .unwrap();
+    let c_id = c.node.account();
+    assert!(
+        until(&a.node, |n| async move {
+            n.friend_requests()
+                .await
+                .is_ok_and(|r| r.iter().any(|r| r.account == c_id))
+        })
+        .await
+    );
+    a.node
+        .act_on_friend(c_id, FriendAction::Accept)
+        .await
+        .unwrap();
+    // B, A's friend, gets A's friends list with C on it (C becomes a
+    // mutual-friend suggestion).
+    assert!(
+        until(&b.node, |n| async move {
+            n.suggestions()
+                .await
+                .is_ok_and(|s| s.iter().any(|s| s.account == c_id))
+        })
+        .await,
+        "b never saw c on a's friends list"
+    );
+    let b_dir = b.dir().to_path_buf();
+    let (x_text, canary_bytes) = (x.to_string(), canary.as_bytes().to_vec());
+    let b = b
+        .restart_stopped(|| async move {
+            let store = kith_node::store::Store::open(&b_dir.join("db")).unwrap();
+            let saved = store
+                .load_saved_doc(&a_id, kith_crdt::DocKind::Friends)
+                .unwrap()
+                .expect("b holds a's friends document");
+            let mut bytes = saved.snapshot.unwrap_or_default();
+            for piece in saved.incrementals {
+                bytes.extend(piece);
+            }
+            let me = kith_keys::DeviceKey::generate().id();
+            let mut doc = kith_crdt::Doc::load(&bytes, &me).unwrap();
+            // Change chunks hold their values uncompressed: search them all.
+            for change in doc.changes_since(&[]).unwrap() {
+                let has = |needle: &[u8]| change.bytes.windows(needle.len()).any(|w| w == needle);
+                assert!(
+                    !has(&canary_bytes),
+                    "the request's message is in a's friends document"
+                );
+                assert!(
+                    !has(x_text.as_bytes()),
+                    "a block is in a's friends document"
+                );
+            }
+        })
+        .await
+        .unwrap();
+    drop(b);
+}

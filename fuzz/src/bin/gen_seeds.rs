@@ -221,46 +221,22 @@ fn main() {
     )
     .expect("add link");
     commit_signed(&mut identity_doc, DocKind::Identity, &mut identity_batch);
-    identity::add_revocation(
-        &mut identity_doc,
-        &Revocation::issue(&f.owner, second_device.id(), NOW, vec![first.hash]),
-    )
-    .expect("add revocation");
+    let revocation = Revocation::issue(&f.owner, second_device.id(), NOW, [1, 2, 0, 0, 3, 0]);
+    s.put("cert", "revocation", revocation.to_bytes());
+    identity::add_revocation(&mut identity_doc, &revocation).expect("add revocation");
     commit_signed(&mut identity_doc, DocKind::Identity, &mut identity_batch);
 
     let mut friends_doc = Doc::new(&f.device_id);
     let mut friends_batch = ChangeBatch::default();
-    let accept_msg = friend::Signed::seal(
-        &friend::Body {
-            from: f.owner_id,
-            to: f.peer_id,
-            at: NOW,
-            nonce: [9; 16],
-            action: friend::Action::Accept {
-                request: request_msg.hash(),
-                name: "Ada".into(),
-            },
-        },
-        f.cert.clone(),
-        |b| f.device.sign(Context::FriendHandshake, b),
-    );
     friends::add(
         &mut friends_doc,
         &friends::Friend {
             account: f.peer_id,
             name: "Peer".into(),
             since: NOW,
-            request: request_msg.to_bytes(),
-            accept: accept_msg.to_bytes(),
         },
     )
     .expect("add friend");
-    friends::block(
-        &mut friends_doc,
-        &kith_keys::AccountKey::from_seed(&[0x77; 32]).id(),
-        NOW,
-    )
-    .expect("block");
     commit_signed(&mut friends_doc, DocKind::Friends, &mut friends_batch);
 
     // document

@@ -7,4 +7,5 @@ mod devices;
 mod friends;
 mod hostile;
 mod profile;
+mod secrets;
 mod util;
