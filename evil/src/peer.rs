@@ -57,6 +57,7 @@ impl Hostile {
         let settings = SwarmSettings {
             mdns: false,
             dht_server: false,
+            relay: false,
         };
         let swarm = build_swarm(&identity.device_key, &settings)?;
         Ok(Hostile {

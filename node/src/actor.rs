@@ -15,6 +15,7 @@ mod hello;
 mod peers;
 mod posts;
 mod profile;
+mod reach;
 mod records;
 mod serve;
 mod swarm_events;
@@ -99,6 +100,7 @@ pub(crate) struct NodeActor {
     bridges_dir: std::path::PathBuf,
     internal_tx: mpsc::Sender<Internal>,
     internal_rx: mpsc::Receiver<Internal>,
+    reach: reach::Reach,
     tap: Option<crate::tap::Tap>,
     /// Set while performing an explicit request whose messages the tap skips.
     tap_exempt: bool,
@@ -145,6 +147,7 @@ impl NodeActor {
             bridges_dir: options.bridges_dir.clone(),
             internal_tx,
             internal_rx,
+            reach: reach::Reach::new(options.relay),
             tap: options.tap.clone(),
             tap_exempt: false,
         }
@@ -298,6 +301,8 @@ impl NodeActor {
             device: self.identity.device(),
             listen: self.swarm.listeners().cloned().collect(),
             peers: self.peers.statuses(),
+            reachability: self.reach.status,
+            relays: self.reach.relayed_addrs(),
             friends_online: self.friends_online(),
             handshakes_dropped: self.friends.dropped,
             pulls_denied: self.replication.denied,
@@ -331,6 +336,7 @@ impl NodeActor {
         self.expire_add_waiters(now);
         self.run_due_retries(now);
         self.drop_silent_peers(now);
+        self.maintain_relays();
         if now.duration_since(self.last_retry) >= RETRY_EVERY {
             self.last_retry = now;
             self.expire_pending_requests(crate::unix_now());

@@ -70,6 +70,10 @@ pub enum Command {
         /// Dial this peer at start and seed the DHT with it (repeatable).
         #[arg(long, value_name = "MULTIADDR")]
         bootstrap: Vec<Multiaddr>,
+        /// Also serve as a public node for others: circuit relay, DHT
+        /// server, reachability probes (for a host with a public address).
+        #[arg(long)]
+        relay: bool,
     },
     /// Show the daemon's state: ids, listen addresses, connected peers.
     Status,

@@ -21,6 +21,9 @@ pub struct Config {
     /// Serve the Kademlia DHT (answer others' lookups, hold their records).
     /// A node that does not still looks up and publishes through servers.
     pub dht_server: bool,
+    /// Also serve as a public node for others: circuit relay, DHT server,
+    /// reachability probes. For a host with a public address.
+    pub relay: bool,
     /// Loopback address of the local HTTP API.
     pub api: SocketAddr,
 }
@@ -35,6 +38,7 @@ impl Default for Config {
             bootstrap: Vec::new(),
             mdns: true,
             dht_server: true,
+            relay: false,
             api: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }

@@ -28,6 +28,7 @@ pub struct Overrides {
     pub api: Option<SocketAddr>,
     pub no_mdns: bool,
     pub bootstrap: Vec<Multiaddr>,
+    pub relay: bool,
 }
 
 /// `$KITH_HOME/daemon.json`: how clients find a running daemon.
@@ -98,6 +99,9 @@ impl Daemon {
             config.mdns = false;
         }
         config.bootstrap.extend(overrides.bootstrap);
+        if overrides.relay {
+            config.relay = true;
+        }
 
         let identity = home.load()?;
         let store = Store::open(&home.db_path())?;
@@ -108,7 +112,9 @@ impl Daemon {
             listen: config.listen.clone(),
             bootstrap: config.bootstrap.clone(),
             mdns: config.mdns,
-            dht_server: config.dht_server,
+            // A relay is a DHT server for those it serves.
+            dht_server: config.dht_server || config.relay,
+            relay: config.relay,
             bridges_dir: home.root().join("bridges"),
             max_pending_incoming: kith_protocol::limits::MAX_PENDING_INCOMING,
             tap: None,

@@ -33,6 +33,9 @@ pub struct NodeOptions {
     pub mdns: bool,
     /// Serve the Kademlia DHT (else use it as a client only).
     pub dht_server: bool,
+    /// Serve as a public node: circuit relay, reachability probes, its
+    /// listen addresses announced as external.
+    pub relay: bool,
     /// Where bridge configurations and their private state live.
     pub bridges_dir: std::path::PathBuf,
     /// Most incoming friend requests waiting for a decision
@@ -180,6 +183,42 @@ pub struct PeerStatus {
     /// `None` until the peer's hello arrived (or if it is not a Kith node).
     pub account: Option<AccountId>,
     pub addr: Multiaddr,
+    /// Whether any connection to the peer is direct, or all go through a relay.
+    pub via: Via,
+}
+
+/// How a peer is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Direct,
+    Relayed,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Direct => "direct",
+            Via::Relayed => "relayed",
+        }
+    }
+}
+
+/// Whether others can dial this node directly, as AutoNAT found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reachability {
+    Public,
+    Private,
+    Unknown,
+}
+
+impl Reachability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reachability::Public => "public",
+            Reachability::Private => "private",
+            Reachability::Unknown => "unknown",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +227,9 @@ pub struct Status {
     pub device: DeviceId,
     pub listen: Vec<Multiaddr>,
     pub peers: Vec<PeerStatus>,
+    pub reachability: Reachability,
+    /// Relay reservations held: the relayed addresses others reach us at.
+    pub relays: Vec<Multiaddr>,
     pub friends_online: usize,
     /// Incoming handshake messages dropped by the flood limits so far.
     pub handshakes_dropped: u64,
@@ -268,6 +310,7 @@ impl Node {
         let settings = SwarmSettings {
             mdns: options.mdns,
             dht_server: options.dht_server,
+            relay: options.relay,
         };
         let mut swarm = build_swarm(&options.identity.device_key, &settings)
             .map_err(|e| NodeError::Network(e.to_string()))?;

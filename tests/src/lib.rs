@@ -143,6 +143,7 @@ impl TestNode {
             bridges_dir: dir.path().join("bridges"),
             max_pending_incoming,
             dht_server,
+            relay: false,
             tap: Some(tap.clone()),
         };
         let (node, task) = Node::spawn(options).await?;

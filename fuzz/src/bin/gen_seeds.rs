@@ -380,6 +380,27 @@ fn main() {
         SignedRecord::seal(&addresses, sign_record).to_bytes(),
     );
     s.put("records", "addresses-body", cbor(&addresses));
+    let newer = records::Body {
+        at: NOW + 10,
+        ..addresses.clone()
+    };
+    let peer_addresses = records::Body {
+        cert: f.peer_cert.clone(),
+        ..addresses.clone()
+    };
+    s.put(
+        "records",
+        "record-set",
+        records::RecordSet {
+            records: vec![
+                SignedRecord::seal(&newer, sign_record),
+                SignedRecord::seal(&peer_addresses, |b| {
+                    f.peer_device.sign(Context::DeviceRecord, b)
+                }),
+            ],
+        }
+        .to_bytes(),
+    );
     let email = IdentifierKind::Email
         .normalise(" Ada@Example.org ")
         .expect("a valid email");

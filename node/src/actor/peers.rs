@@ -6,9 +6,17 @@ use std::{
 };
 
 use kith_keys::{AccountId, DeviceId};
-use libp2p::{Multiaddr, PeerId};
+use libp2p::{Multiaddr, PeerId, multiaddr::Protocol, swarm::ConnectionId};
 
-use crate::{net::device_of, node::PeerStatus};
+use crate::{
+    net::device_of,
+    node::{PeerStatus, Via},
+};
+
+/// Whether a connection's address goes through a circuit relay.
+pub(super) fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| p == Protocol::P2pCircuit)
+}
 
 /// How long a peer that presented a bad certificate is refused.
 pub const REJECT_FOR: Duration = Duration::from_secs(10 * 60);
@@ -34,7 +42,8 @@ pub(super) struct Peer {
     pub addr: Multiaddr,
     /// What the peer says it listens on (identify), for dialling it again.
     pub listen_addrs: Vec<Multiaddr>,
-    pub connections: u32,
+    /// Open connections, and whether each goes through a relay.
+    pub connections: HashMap<ConnectionId, bool>,
     /// Reached through an explicit `connect` (not the DHT or mDNS): a
     /// stranger we follow and whose public documents we keep.
     pub introduced: bool,
@@ -48,29 +57,44 @@ pub(super) struct Peers {
 }
 
 impl Peers {
-    pub fn connection_opened(&mut self, peer: PeerId, addr: Multiaddr, now: Instant) {
+    /// A connection to `peer` at `addr` opened; `relayed` if it goes
+    /// through a circuit relay (libp2p's `ConnectedPoint::is_relayed`: an
+    /// inbound relayed connection's remote address does not say so).
+    pub fn connection_opened(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        addr: Multiaddr,
+        relayed: bool,
+        now: Instant,
+    ) {
         let entry = self.connected.entry(peer).or_insert_with(|| Peer {
             device: device_of(&peer),
             account: None,
-            addr,
+            addr: addr.clone(),
             listen_addrs: Vec::new(),
-            connections: 0,
+            connections: HashMap::new(),
             introduced: false,
             connected_at: now,
         });
-        entry.connections += 1;
+        // The address shown is a direct one whenever there is one.
+        if !relayed {
+            entry.addr = addr;
+        }
+        entry.connections.insert(connection, relayed);
     }
 
     /// Returns true if that was the last connection to the peer.
-    pub fn connection_closed(&mut self, peer: &PeerId) -> bool {
+    pub fn connection_closed(&mut self, peer: &PeerId, connection: ConnectionId) -> bool {
         match self.connected.get_mut(peer) {
-            Some(entry) if entry.connections > 1 => {
-                entry.connections -= 1;
-                false
-            }
-            Some(_) => {
-                self.connected.remove(peer);
-                true
+            Some(entry) => {
+                entry.connections.remove(&connection);
+                if entry.connections.is_empty() {
+                    self.connected.remove(peer);
+                    true
+                } else {
+                    false
+                }
             }
             None => false,
         }
@@ -160,6 +184,11 @@ impl Peers {
                     device: p.device?,
                     account: p.account,
                     addr: p.addr.clone(),
+                    via: if p.connections.values().any(|relayed| !relayed) {
+                        Via::Direct
+                    } else {
+                        Via::Relayed
+                    },
                 })
             })
             .collect();
@@ -178,10 +207,14 @@ mod tests {
         let p = PeerId::random();
         let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
         let now = Instant::now();
-        peers.connection_opened(p, addr.clone(), now);
-        peers.connection_opened(p, addr, now);
-        assert!(!peers.connection_closed(&p));
-        assert!(peers.connection_closed(&p));
+        let (c1, c2) = (
+            ConnectionId::new_unchecked(1),
+            ConnectionId::new_unchecked(2),
+        );
+        peers.connection_opened(p, c1, addr.clone(), false, now);
+        peers.connection_opened(p, c2, addr, false, now);
+        assert!(!peers.connection_closed(&p, c1));
+        assert!(peers.connection_closed(&p, c2));
         assert!(peers.get(&p).is_none());
     }
 
@@ -191,9 +224,16 @@ mod tests {
         let start = Instant::now();
         let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
         let (old, new, friend) = (PeerId::random(), PeerId::random(), PeerId::random());
-        peers.connection_opened(new, addr.clone(), start + Duration::from_secs(5));
-        peers.connection_opened(old, addr.clone(), start);
-        peers.connection_opened(friend, addr, start);
+        let c = ConnectionId::new_unchecked;
+        peers.connection_opened(
+            new,
+            c(1),
+            addr.clone(),
+            false,
+            start + Duration::from_secs(5),
+        );
+        peers.connection_opened(old, c(2), addr.clone(), false, start);
+        peers.connection_opened(friend, c(3), addr, false, start);
         let account = kith_keys::AccountKey::from_seed(&[1; 32]).id();
         peers.identified(&friend, account);
         let strangers = peers.strangers(|p| p.account == Some(account));
@@ -207,6 +247,26 @@ mod tests {
         }
         expected.sort();
         assert_eq!(silent, expected);
+    }
+
+    #[test]
+    fn a_peer_is_direct_once_any_connection_is() {
+        let mut peers = Peers::default();
+        let device = kith_keys::DeviceKey::from_seed(&[2; 32]).id();
+        let p = crate::net::peer_of(&device);
+        let relayed: Multiaddr = "/ip4/198.51.100.10/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit"
+            .parse()
+            .unwrap();
+        let direct: Multiaddr = "/ip4/198.51.100.20/udp/5000/quic-v1".parse().unwrap();
+        let (now, c) = (Instant::now(), ConnectionId::new_unchecked);
+        let via = |peers: &Peers| peers.statuses().first().map(|s| s.via);
+        peers.connection_opened(p, c(1), relayed, true, now);
+        assert_eq!(via(&peers), Some(Via::Relayed));
+        peers.connection_opened(p, c(2), direct.clone(), false, now);
+        assert_eq!(via(&peers), Some(Via::Direct));
+        assert_eq!(peers.statuses()[0].addr, direct);
+        assert!(!peers.connection_closed(&p, c(2)));
+        assert_eq!(via(&peers), Some(Via::Relayed));
     }
 
     #[test]

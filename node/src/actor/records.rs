@@ -53,10 +53,14 @@ impl NodeActor {
                     || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
             })
         };
-        let mut out: Vec<Multiaddr> = self.swarm.external_addresses().cloned().collect();
+        // Relayed addresses first (they work from anywhere), then confirmed
+        // external ones, then what we listen on (a LAN, loopback).
+        let mut out: Vec<Multiaddr> = self.reach.relayed_addrs();
+        out.extend(self.swarm.external_addresses().cloned());
         out.extend(self.swarm.listeners().cloned());
         out.retain(|a| !unspecified(a));
-        out.dedup();
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|a| seen.insert(a.clone()));
         out.truncate(records::MAX_RECORD_ADDRS);
         out
     }

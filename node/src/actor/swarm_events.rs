@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use libp2p::{
-    autonat, identify, mdns,
+    identify, mdns,
     swarm::{
         SwarmEvent,
         dial_opts::{DialOpts, PeerCondition},
@@ -26,6 +26,7 @@ impl NodeActor {
                 address,
             } => {
                 tracing::info!(%address, "listening");
+                self.note_listen_addr(listener_id, &address);
                 if let Some(addrs) = self.listeners.get_mut(&listener_id) {
                     addrs.push(address);
                 }
@@ -45,9 +46,10 @@ impl NodeActor {
                 reason,
             } => {
                 if let Err(e) = reason {
-                    tracing::error!(?addresses, error = %e, "a listener closed");
+                    tracing::warn!(?addresses, error = %e, "a listener closed");
                 }
                 self.listeners.remove(&listener_id);
+                self.note_listener_closed(listener_id);
                 self.answer_listen_waiters();
             }
             SwarmEvent::ListenerError { error, .. } => {
@@ -69,7 +71,9 @@ impl NodeActor {
                 tracing::debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connection established");
                 self.peers.connection_opened(
                     peer_id,
+                    connection_id,
                     endpoint.get_remote_address().clone(),
+                    endpoint.is_relayed(),
                     Instant::now(),
                 );
                 self.dial_succeeded(connection_id, peer_id);
@@ -78,9 +82,14 @@ impl NodeActor {
                     self.enforce_stranger_cap();
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, cause, .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                cause,
+                ..
+            } => {
                 tracing::debug!(peer = %peer_id, cause = ?cause, "connection closed");
-                if self.peers.connection_closed(&peer_id) {
+                if self.peers.connection_closed(&peer_id, connection_id) {
                     self.replication.budgets.remove(&peer_id);
                     if let Some(device) = device_of(&peer_id) {
                         self.emit(Event::PeerDisconnected { device });
@@ -136,15 +145,14 @@ impl NodeActor {
             BehaviourEvent::Hello(event) => self.handle_hello_event(event),
             BehaviourEvent::Identify(event) => self.handle_identify_event(event),
             BehaviourEvent::Mdns(event) => self.handle_mdns_event(event),
-            BehaviourEvent::Autonat(autonat::Event::StatusChanged { old, new }) => {
-                tracing::info!(?old, ?new, "reachability changed");
-            }
+            BehaviourEvent::Autonat(event) => self.handle_autonat_event(event),
             BehaviourEvent::Kad(event) => self.handle_kad_event(event),
             BehaviourEvent::Friend(event) => self.handle_friend_event(event),
             BehaviourEvent::Sync(event) => self.handle_sync_event(event),
             BehaviourEvent::Pair(event) => self.handle_pair_event(event),
             BehaviourEvent::Gossipsub(event) => self.handle_gossip_event(event),
-            BehaviourEvent::RelayClient(event) => tracing::debug!(?event, "relay client"),
+            BehaviourEvent::RelayClient(event) => self.handle_relay_client_event(event),
+            BehaviourEvent::RelayServer(event) => tracing::debug!(?event, "relay server"),
             BehaviourEvent::Dcutr(event) => tracing::debug!(?event, "hole punching"),
             _ => {}
         }
@@ -154,6 +162,7 @@ impl NodeActor {
         let identify::Event::Received { peer_id, info, .. } = event else {
             return;
         };
+        self.note_protocols(peer_id, &info.protocols, &info.listen_addrs);
         if info.protocol_version != crate::net::IDENTIFY_PROTOCOL {
             tracing::debug!(peer = %peer_id, version = %info.protocol_version, "peer is not a Kith node");
         }

@@ -24,6 +24,12 @@ pub struct StatusJson {
     pub device: String,
     pub listen: Vec<String>,
     pub peers: Vec<PeerJson>,
+    /// `public`, `private` or `unknown`: whether others can dial this node.
+    #[serde(default)]
+    pub reachability: String,
+    /// Relay reservations held: the relayed addresses others reach us at.
+    #[serde(default)]
+    pub relays: Vec<String>,
     pub friends_online: usize,
     /// Incoming friend-handshake messages dropped by flood limits.
     #[serde(default)]
@@ -48,6 +54,9 @@ pub struct PeerJson {
     /// `null` until the peer proved its account.
     pub account: Option<String>,
     pub addr: String,
+    /// `direct` or `relayed`.
+    #[serde(default)]
+    pub via: String,
 }
 
 impl From<Status> for StatusJson {
@@ -63,8 +72,11 @@ impl From<Status> for StatusJson {
                     device: p.device.to_string(),
                     account: p.account.map(|a| a.to_string()),
                     addr: p.addr.to_string(),
+                    via: p.via.as_str().into(),
                 })
                 .collect(),
+            reachability: s.reachability.as_str().into(),
+            relays: s.relays.iter().map(ToString::to_string).collect(),
             friends_online: s.friends_online,
             handshakes_dropped: s.handshakes_dropped,
             pulls_denied: s.pulls_denied,

@@ -32,6 +32,7 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
             api,
             no_mdns,
             bootstrap,
+            relay,
         } => {
             if !home.is_initialised() {
                 let identity = init(&home, None, None)?;
@@ -49,6 +50,7 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
                     api,
                     no_mdns,
                     bootstrap,
+                    relay,
                 },
             )
             .await
@@ -63,13 +65,23 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
             for addr in &status.listen {
                 say!("listen   {addr}");
             }
+            say!("reachability  {}", status.reachability);
+            for relay in &status.relays {
+                say!("relay    {relay}");
+            }
             say!("peers    {}", status.peers.len());
             for peer in &status.peers {
                 let account = peer
                     .account
                     .as_deref()
                     .unwrap_or("(not a Kith account yet)");
-                say!("  {}  {}  {}", peer.device, account, peer.addr);
+                say!(
+                    "  {}  {}  {} ({})",
+                    peer.device,
+                    account,
+                    peer.addr,
+                    peer.via
+                );
             }
             say!("friends online  {}", status.friends_online);
             Ok(())

@@ -79,6 +79,54 @@ pub const MAX_SMALL_STREAMS: usize = 4;
 /// Largest Kademlia message: a record set with room for framing.
 pub const KAD_MAX_PACKET_BYTES: usize = kith_protocol::records::MAX_RECORD_SET_BYTES + 4096;
 
+/// Reservations a relay node holds for others at once ...
+pub const RELAY_MAX_RESERVATIONS: usize = 1024;
+/// ... and per peer.
+pub const RELAY_MAX_RESERVATIONS_PER_PEER: usize = 4;
+/// How long a reservation lasts before its holder renews it.
+pub const RELAY_RESERVATION_DURATION: Duration = Duration::from_secs(60 * 60);
+/// Relayed connections a relay node carries at once ...
+pub const RELAY_MAX_CIRCUITS: usize = 128;
+/// ... and per peer.
+pub const RELAY_MAX_CIRCUITS_PER_PEER: usize = 8;
+/// How long one relayed connection may last. libp2p's default, 2 minutes,
+/// would cut a friend's catch-up or a symmetric-NAT pair (which never goes
+/// direct) in the middle; Kith's traffic between two people is small, so a
+/// long circuit costs the relay little. The peers reconnect when it ends.
+pub const RELAY_MAX_CIRCUIT_DURATION: Duration = Duration::from_secs(30 * 60);
+/// Bytes one relayed connection may carry (each way). libp2p's default,
+/// 128 KiB, is less than one whole-document catch-up.
+pub const RELAY_MAX_CIRCUIT_BYTES: u64 = 64 * 1024 * 1024;
+
+fn relay_config() -> relay::Config {
+    relay::Config {
+        max_reservations: RELAY_MAX_RESERVATIONS,
+        max_reservations_per_peer: RELAY_MAX_RESERVATIONS_PER_PEER,
+        reservation_duration: RELAY_RESERVATION_DURATION,
+        max_circuits: RELAY_MAX_CIRCUITS,
+        max_circuits_per_peer: RELAY_MAX_CIRCUITS_PER_PEER,
+        max_circuit_duration: RELAY_MAX_CIRCUIT_DURATION,
+        max_circuit_bytes: RELAY_MAX_CIRCUIT_BYTES,
+        ..relay::Config::default()
+    }
+}
+
+/// AutoNAT, tuned so a node learns within seconds, not minutes, whether
+/// others can dial it, and willing to use peers on private or documentation
+/// address ranges as probes (LANs, test labs; libp2p's `only_global_ips`
+/// would ignore them).
+fn autonat_config() -> autonat::Config {
+    autonat::Config {
+        boot_delay: Duration::from_secs(2),
+        retry_interval: Duration::from_secs(5),
+        refresh_interval: Duration::from_secs(5 * 60),
+        throttle_server_period: Duration::from_secs(5),
+        confidence_max: 2,
+        only_global_ips: false,
+        ..autonat::Config::default()
+    }
+}
+
 /// How long a pull waits for its response.
 pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -93,6 +141,8 @@ pub struct Behaviour {
     /// behaviour spends anything on it.
     pub limits: connection_limits::Behaviour,
     pub relay_client: relay::client::Behaviour,
+    /// On with `--relay`: a circuit relay v2 server for others.
+    pub relay_server: Toggle<relay::Behaviour>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub hello: HelloBehaviour,
@@ -112,6 +162,7 @@ impl Behaviour {
         relay_client: relay::client::Behaviour,
         enable_mdns: bool,
         dht_server: bool,
+        relay_server: bool,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let peer_id = key.public().to_peer_id();
 
@@ -212,9 +263,12 @@ impl Behaviour {
             .with_max_established_incoming(Some(MAX_ESTABLISHED_INCOMING))
             .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER));
 
+        let relay_server = relay_server.then(|| relay::Behaviour::new(peer_id, relay_config()));
+
         Ok(Behaviour {
             limits: connection_limits::Behaviour::new(limits),
             relay_client,
+            relay_server: Toggle::from(relay_server),
             identify,
             ping: ping::Behaviour::default(),
             hello,
@@ -224,7 +278,7 @@ impl Behaviour {
             kad,
             gossipsub,
             mdns: Toggle::from(mdns),
-            autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+            autonat: autonat::Behaviour::new(peer_id, autonat_config()),
             dcutr: dcutr::Behaviour::new(peer_id),
         })
     }

@@ -11,13 +11,25 @@ use kith_protocol::{
     ticket::Ticket,
 };
 use libp2p::{
-    Multiaddr, noise,
+    Multiaddr, noise, relay,
     request_response::{self, ProtocolSupport},
-    swarm::{SwarmEvent, dial_opts::DialOpts},
+    swarm::{NetworkBehaviour, SwarmEvent, dial_opts::DialOpts},
     tcp, yamux,
 };
 
-use super::{behaviour::pair_behaviour, peer_of};
+use super::{
+    behaviour::{PairBehaviour, pair_behaviour},
+    peer_of,
+};
+
+/// The joining swarm: pairing, and a relay client so that a ticket's
+/// relayed address (a device behind a NAT) can be dialled too.
+#[allow(missing_debug_implementations)]
+#[derive(NetworkBehaviour)]
+struct JoinBehaviour {
+    relay: relay::client::Behaviour,
+    pair: PairBehaviour,
+}
 
 /// How long joining may take in all.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -67,7 +79,12 @@ async fn run(device: &DeviceKey, ticket: &Ticket, device_name: &str) -> Result<J
         )
         .map_err(|e| unreachable(&e))?
         .with_quic()
-        .with_behaviour(|_| pair_behaviour(ProtocolSupport::Outbound))
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| unreachable(&e))?
+        .with_behaviour(|_, relay| JoinBehaviour {
+            relay,
+            pair: pair_behaviour(ProtocolSupport::Outbound),
+        })
         .map_err(|e| unreachable(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(10)))
         .build();
@@ -93,14 +110,17 @@ async fn run(device: &DeviceKey, ticket: &Ticket, device_name: &str) -> Result<J
     loop {
         match swarm.select_next_some().await {
             SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == issuer && !sent => {
-                swarm.behaviour_mut().send_request(&issuer, request.clone());
+                swarm
+                    .behaviour_mut()
+                    .pair
+                    .send_request(&issuer, request.clone());
                 sent = true;
             }
             SwarmEvent::OutgoingConnectionError { error, .. } => return Err(unreachable(&error)),
-            SwarmEvent::Behaviour(request_response::Event::Message {
+            SwarmEvent::Behaviour(JoinBehaviourEvent::Pair(request_response::Event::Message {
                 message: request_response::Message::Response { response, .. },
                 ..
-            }) => {
+            })) => {
                 return match response {
                     PairResponse::Linked { cert, account_seed } => {
                         let fits = cert.verify().is_ok()
@@ -118,7 +138,9 @@ async fn run(device: &DeviceKey, ticket: &Ticket, device_name: &str) -> Result<J
                     PairResponse::Refused { code } => Err(JoinError::Refused(code)),
                 };
             }
-            SwarmEvent::Behaviour(request_response::Event::OutboundFailure { error, .. }) => {
+            SwarmEvent::Behaviour(JoinBehaviourEvent::Pair(
+                request_response::Event::OutboundFailure { error, .. },
+            )) => {
                 return Err(unreachable(&error));
             }
             _ => {}

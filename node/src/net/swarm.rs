@@ -15,6 +15,8 @@ pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct SwarmSettings {
     pub mdns: bool,
     pub dht_server: bool,
+    /// Serve as a circuit relay for others.
+    pub relay: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +44,7 @@ pub fn build_swarm(
 ) -> Result<Swarm<Behaviour>, BuildError> {
     let mut seed = *device.seed();
     let keypair = Keypair::ed25519_from_bytes(&mut seed).map_err(build_err)?;
-    let (mdns, dht_server) = (settings.mdns, settings.dht_server);
+    let (mdns, dht_server, relay) = (settings.mdns, settings.dht_server, settings.relay);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -56,7 +58,9 @@ pub fn build_swarm(
         .map_err(build_err)?
         .with_relay_client(noise::Config::new, yamux_config)
         .map_err(build_err)?
-        .with_behaviour(|key, relay_client| Behaviour::new(key, relay_client, mdns, dht_server))
+        .with_behaviour(|key, relay_client| {
+            Behaviour::new(key, relay_client, mdns, dht_server, relay)
+        })
         .map_err(build_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
