@@ -22,12 +22,21 @@ use libfuzzer_sys::fuzz_target;
 const MAX_SIGNED_HEADS: usize = 8;
 
 /// A revocation of another device of the owner (not the one that signs),
-/// so the cut-off checks run on every loaded document.
-fn cutoffs(kind: DocKind) -> Cutoffs {
-    let f = kith_fuzz::fixture();
-    let other = kith_keys::DeviceKey::from_seed(&[0x66; 32]).id();
-    let revocation = Revocation::issue(&f.owner, other, kith_fuzz::NOW, [1; 6]);
-    Cutoffs::of(&[revocation], kind)
+/// so the cut-off checks run on every loaded document. Made once per kind.
+fn cutoffs(kind: DocKind) -> &'static Cutoffs {
+    static PROFILE: std::sync::OnceLock<Cutoffs> = std::sync::OnceLock::new();
+    static IDENTITY: std::sync::OnceLock<Cutoffs> = std::sync::OnceLock::new();
+    let cell = if kind == DocKind::Identity {
+        &IDENTITY
+    } else {
+        &PROFILE
+    };
+    cell.get_or_init(|| {
+        let f = kith_fuzz::fixture();
+        let other = kith_keys::DeviceKey::from_seed(&[0x66; 32]).id();
+        let revocation = Revocation::issue(&f.owner, other, kith_fuzz::NOW, [1; 6]);
+        Cutoffs::of(&[revocation], kind)
+    })
 }
 
 fn read_views(doc: &mut Doc) {
@@ -73,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
                 kind,
                 bytes,
                 &ChangeSignatures::default(),
-                &cutoffs,
+                cutoffs,
                 &f.device_id,
             );
             if let Ok(heads) = heads
@@ -87,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
                     signed.push(*head, signature, &f.cert);
                 }
                 if let Ok((mut doc, _vouched)) =
-                    open_document(&f.owner_id, kind, bytes, &signed, &cutoffs, &f.device_id)
+                    open_document(&f.owner_id, kind, bytes, &signed, cutoffs, &f.device_id)
                 {
                     read_views(&mut doc);
                 }
