@@ -397,18 +397,28 @@ impl IdentifierKind {
                 valid.then_some(lower)
             }
             IdentifierKind::Phone => {
-                let plus = value.starts_with('+') || value.starts_with("00");
-                let digits: String = value.chars().filter(char::is_ascii_digit).collect();
-                let digits = if value.starts_with("00") {
-                    digits[2..].to_string()
-                } else {
-                    digits
-                };
                 let allowed = value
                     .chars()
                     .all(|c| c.is_ascii_digit() || " +-().".contains(c));
-                (allowed && (6..=15).contains(&digits.len()))
-                    .then(|| if plus { format!("+{digits}") } else { digits })
+                // Punctuation first, then the international prefix, so
+                // `(0049) 151…`, `0049151…` and `+49 151…` are one number
+                // and normalising a normalised number changes nothing.
+                let compact: String = value.chars().filter(|c| !" -().".contains(*c)).collect();
+                let (plus, digits) = match compact.strip_prefix('+') {
+                    Some(rest) => (true, rest),
+                    None => match compact.strip_prefix("00") {
+                        Some(rest) => (true, rest),
+                        None => (false, compact.as_str()),
+                    },
+                };
+                let digits_only = digits.chars().all(|c| c.is_ascii_digit());
+                (allowed && digits_only && (6..=15).contains(&digits.len())).then(|| {
+                    if plus {
+                        format!("+{digits}")
+                    } else {
+                        digits.to_string()
+                    }
+                })
             }
         }
     }
@@ -444,5 +454,42 @@ mod identifier_tests {
         );
         assert_eq!(Phone.normalise("call me"), None);
         assert_eq!(Phone.normalise("12"), None);
+        assert_eq!(
+            Phone.normalise("+49 +151 1234"),
+            None,
+            "a plus in the middle"
+        );
+    }
+
+    /// Fuzz crashers (`fuzz/crashers/records/`): the `00` prefix after
+    /// punctuation made normalising twice give another number.
+    #[test]
+    fn normalising_twice_changes_nothing() {
+        for input in [
+            "0 07123",
+            "(0049) 151 12345678",
+            "0049 151 12345678",
+            "+49 151 12345678",
+            "0151 12345678",
+            "00 00 123 4567",
+        ] {
+            if let Some(once) = Phone.normalise(input) {
+                assert_eq!(Phone.normalise(&once), Some(once.clone()), "{input}");
+            }
+        }
+        assert_eq!(
+            Phone.normalise("(0049) 151 12345678"),
+            Some("+4915112345678".into())
+        );
+        for crasher in [
+            &include_bytes!("../../fuzz/crashers/records/phone-normalise-not-idempotent")[..],
+            &include_bytes!("../../fuzz/crashers/records/phone-normalise-not-idempotent-realistic")
+                [..],
+        ] {
+            let text = String::from_utf8_lossy(crasher);
+            if let Some(once) = Phone.normalise(&text) {
+                assert_eq!(Phone.normalise(&once), Some(once.clone()), "{text}");
+            }
+        }
     }
 }

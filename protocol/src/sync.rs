@@ -248,6 +248,13 @@ pub fn open_document(
         ));
     }
     let listed = kith_crdt::guard::document_heads(bytes).map_err(|e| e.to_string())?;
+    // Every whole document holds at least one signed change (the genesis
+    // alone is never sent whole): one listing no other head has nothing to
+    // vouch for it and never reaches Automerge's loader.
+    let genesis = kith_crdt::genesis_hash();
+    if !listed.iter().any(|h| *h != genesis) {
+        return Err("a whole document must list a signed head".into());
+    }
     let vouched = verify_document_heads(owner, doc, &listed, signed)?;
     let mut incoming = Doc::from_peer(bytes, device).map_err(|e| e.to_string())?;
     check_document_authors(&mut incoming, &vouched)?;
@@ -1051,6 +1058,58 @@ mod tests {
         )
         .unwrap_err();
         assert!(reason.contains("after the chunk"), "{reason}");
+    }
+
+    /// Fuzz crashers (`fuzz/crashers/document/`, `sync_messages/`): a whole
+    /// document that lists no heads reached Automerge's loader unsigned,
+    /// where a debug assertion aborted the process.
+    #[test]
+    fn documents_that_list_no_signed_head_are_refused_before_loading() {
+        let owner = author(1);
+        let me = DeviceKey::generate().id();
+        let crasher = include_bytes!("../../fuzz/crashers/document/zero-heads-abort-in-load");
+        let reason = open_document(
+            &owner.account.id(),
+            DocKind::Profile,
+            crasher,
+            &ChangeSignatures::default(),
+            &Cutoffs::default(),
+            &me,
+        )
+        .unwrap_err();
+        assert!(reason.contains("signed head"), "{reason}");
+        let response =
+            include_bytes!("../../fuzz/crashers/sync_messages/pull-document-zero-heads-abort");
+        if let Ok(SyncResponse::Pull(results)) = cbor4ii::serde::from_slice(response) {
+            for result in results {
+                if let PullOutcome::Document { doc, signed } = result.outcome {
+                    assert!(
+                        open_document(
+                            &result.owner,
+                            result.doc,
+                            &doc,
+                            &signed,
+                            &Cutoffs::default(),
+                            &me
+                        )
+                        .is_err()
+                    );
+                }
+            }
+        }
+        // A document of the genesis alone lists only it: refused too.
+        let genesis_only = Doc::new(&me).snapshot().unwrap();
+        assert!(
+            open_document(
+                &owner.account.id(),
+                DocKind::Profile,
+                &genesis_only,
+                &ChangeSignatures::default(),
+                &Cutoffs::default(),
+                &me
+            )
+            .is_err()
+        );
     }
 
     #[test]
