@@ -128,7 +128,11 @@ round() { # MODE EXPECTED-VIA TAG
     kn c$tag h2 friend add "$A" --message hi >/dev/null 2>&1
     wait_for 5 sh -c "KITH_HOME=$SCRATCH/a$tag ip netns exec $LAB-h1 $KITH friend requests --json | grep -q $C" && { asked=1; break; }
   done
-  [ $asked = 1 ] || fail "[$mode] a request by account id never reached A across the NATs"
+  if [ $asked != 1 ]; then
+    echo "C's status: $(kn c$tag h2 status --json)"; echo "C's requests: $(kn c$tag h2 friend requests --json)"
+    grep -v libp2p "$SCRATCH/c$tag.log" | tail -15
+    fail "[$mode] a request by account id never reached A across the NATs"
+  fi
   echo "[$mode] request by account id reached A through the DHT in $(( $(now_ms) - t_req )) ms"
   kn a$tag h1 friend accept "$C" >/dev/null || fail "[$mode] accept"
   wait_for 30 is_friend c$tag h2 "$A" || fail "[$mode] C never saw A accept"
