@@ -61,6 +61,10 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Quiet unless asked: RUST_LOG=debug shows the nodes' logs.
+    if std::env::var_os("RUST_LOG").is_some() {
+        kith_node::logging::init("warn");
+    }
     if args.as_webhook_plugin {
         let _ = kith_bridges::serve(kith_bridges::webhook::Webhook::default());
         return Ok(());

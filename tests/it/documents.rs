@@ -512,3 +512,44 @@ async fn a_document_caught_up_whole_is_relayed_whole() {
         "c did not get a's last edits through b"
     );
 }
+
+/// A star of ten friends (the benchmark's topology, DHT clients): every
+/// edit reaches them all. Each friend re-announces what it pulls, and the
+/// hub forwards those announcements to the others, who cannot place the
+/// relaying friend: found by the benchmark, such honest forwarding once
+/// counted as misuse and got the hub thrown out after 600 a minute.
+#[tokio::test]
+async fn edits_reach_a_star_of_ten_friends() {
+    let hub = TestNode::spawn().await.unwrap();
+    let hub_id = hub.node.account();
+    let mut leaves = Vec::new();
+    for _ in 0..10 {
+        let leaf = TestNode::spawn_dht_client().await.unwrap();
+        befriend(&hub, &leaf).await;
+        leaves.push(leaf);
+    }
+    for i in 0..80 {
+        hub.node
+            .set_field("bio".into(), format!("edit-{i}"), Visibility::Public)
+            .await
+            .unwrap();
+        if i % 10 == 9 {
+            // Let the fan-out of each burst settle.
+            for leaf in &leaves {
+                let want = format!("edit-{i}");
+                assert!(until(&leaf.node, |n| has(n, hub_id, "bio", want.clone())).await);
+            }
+        }
+    }
+    for (i, leaf) in leaves.iter().enumerate() {
+        assert!(
+            until(&leaf.node, |n| has(n, hub_id, "bio", "edit-79".into())).await,
+            "leaf {i} never got the last edit"
+        );
+        let status = leaf.node.status().await.unwrap();
+        assert!(
+            status.peers.iter().any(|p| p.account == Some(hub_id)),
+            "leaf {i} lost its connection to the hub"
+        );
+    }
+}

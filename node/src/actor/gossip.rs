@@ -211,6 +211,20 @@ impl NodeActor {
     /// [`GOSSIP_STRIKE_WINDOW`], or [`MAX_GOSSIP_IGNORED_PER_MINUTE`], the
     /// peer is thrown out for a while (`peers::REJECT_FOR`).
     fn note_gossip_misuse(&mut self, peer: PeerId, rejected: bool) {
+        // A friend or own device forwards relays' announcements we cannot
+        // place (a friend of a friend relaying the same owner): honest
+        // traffic, only invalid messages count against it.
+        let close = self
+            .peers
+            .get(&peer)
+            .and_then(|p| p.account)
+            .is_some_and(|a| {
+                a == self.identity.account()
+                    || friends::is_friend(self.docs.own(DocKind::Friends), &a)
+            });
+        if close && !rejected {
+            return;
+        }
         let now = crate::unix_now();
         let over = if rejected {
             self.replication.gossip_rejects.strike(&peer, now)
