@@ -1,7 +1,7 @@
 //! Documents on the actor side: the open copies, local edits (commit, sign,
 //! store, announce) and remote changes (verify, apply, store).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use kith_crdt::Hash;
 use kith_crdt::{Doc, DocError, DocKind, profile};
@@ -198,32 +198,13 @@ impl NodeActor {
         let Some(doc) = self.doc_mut(&owner, kind) else {
             return Ok(applied);
         };
-        let fresh: Vec<_> = good
-            .into_iter()
-            .filter(|v| !doc.has_change(&v.change.hash))
-            .collect();
         // Only changes whose every dependency is here or among the accepted
-        // ones (batches come in causal order): nothing is ever left waiting
-        // in Automerge's queue, where a change that depends on a refused
-        // one (past a revocation) would wait forever and the copies would
-        // differ. What is dropped comes again with its dependencies.
-        let offered = fresh.len();
-        let mut accepted: HashSet<Hash> = HashSet::new();
-        let fresh: Vec<_> = fresh
-            .into_iter()
-            .filter(|v| {
-                let ready = v
-                    .change
-                    .deps
-                    .iter()
-                    .all(|dep| accepted.contains(dep) || doc.has_change(dep));
-                if ready {
-                    accepted.insert(v.change.hash);
-                }
-                ready
-            })
-            .collect();
-        if fresh.is_empty() || (origin == Origin::Gossip && fresh.len() < offered) {
+        // ones: nothing is ever left waiting in Automerge's queue, where a
+        // change that depends on a refused one (past a revocation) would
+        // wait forever and the copies would differ. What is left out comes
+        // again with its dependencies.
+        let (fresh, left_out) = kith_protocol::replication::ready_changes(doc, good);
+        if fresh.is_empty() || (origin == Origin::Gossip && left_out > 0) {
             return Ok(applied);
         }
         let signatures: Vec<_> = fresh

@@ -14,10 +14,10 @@ use kith_crdt::{DocKind, Hash, friends};
 use kith_keys::AccountId;
 use kith_protocol::{
     rate::TokenBucket,
+    replication::{self, Served},
     sync::{
-        ChangeBatch, ChangeSignatures, CheckGroup, DOCUMENT_AFTER_CHANGES, MAX_DOCUMENT_BYTES,
-        MAX_HEADS, MAX_SYNC_ITEMS, MAX_SYNC_RESPONSE_BYTES, PullItem, PullOutcome, PullResult,
-        SyncRequest, SyncResponse, heads_digest, may_read,
+        ChangeSignatures, CheckGroup, MAX_DOCUMENT_BYTES, MAX_SYNC_ITEMS, MAX_SYNC_RESPONSE_BYTES,
+        PullItem, PullOutcome, PullResult, SyncRequest, SyncResponse, heads_digest,
     },
 };
 use libp2p::PeerId;
@@ -118,6 +118,34 @@ impl SnapshotCache {
     }
 }
 
+/// What this node holds, for the shared serving code.
+impl replication::Holder for NodeActor {
+    fn doc(&mut self, owner: &AccountId, kind: DocKind) -> Option<&mut kith_crdt::Doc> {
+        self.doc_mut(owner, kind)
+    }
+
+    fn signature(
+        &mut self,
+        owner: &AccountId,
+        kind: DocKind,
+        hash: &Hash,
+    ) -> Option<(kith_keys::DeviceCert, kith_keys::Signature)> {
+        match self.store.change_signature(owner, kind, hash) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a change signature");
+                None
+            }
+        }
+    }
+
+    fn friends_of(&mut self, owner: &AccountId) -> Vec<AccountId> {
+        self.doc_ref(owner, DocKind::Friends)
+            .map(friends::accounts)
+            .unwrap_or_default()
+    }
+}
+
 impl NodeActor {
     /// Answer a sync request that took `request_bytes` on the wire, within
     /// the peer's budget.
@@ -191,17 +219,7 @@ impl NodeActor {
     }
 
     fn allowed(&mut self, requester: Option<&AccountId>, owner: &AccountId, kind: DocKind) -> bool {
-        if kind.is_public() {
-            return true;
-        }
-        let Some(requester) = requester else {
-            return false;
-        };
-        let owner_friends = match self.doc_ref(owner, DocKind::Friends) {
-            Some(doc) => friends::accounts(doc),
-            None => Vec::new(),
-        };
-        may_read(kind, owner, requester, &owner_friends)
+        replication::allowed(self, requester, owner, kind)
     }
 
     /// Answer a check: a document is worth pulling if our copy's heads
@@ -262,53 +280,12 @@ impl NodeActor {
         item: &PullItem,
         budget: &mut usize,
     ) -> PullOutcome {
-        if !self.allowed(requester, &item.owner, item.doc) {
-            return PullOutcome::Denied;
+        match replication::serve_item(self, requester, item, budget) {
+            Served::Outcome(outcome) => outcome,
+            Served::WholeWanted { fallback } => self
+                .whole_document(&item.owner, item.doc, budget)
+                .unwrap_or(fallback),
         }
-        let Some(doc) = self.doc_mut(&item.owner, item.doc) else {
-            return PullOutcome::Unknown;
-        };
-        let mut have: Vec<_> = item.heads.iter().take(MAX_HEADS).copied().collect();
-        have.extend(item.since.iter().take(MAX_HEADS));
-        let genesis = kith_crdt::genesis_hash();
-        let changes: Vec<_> = match doc.changes_since(&have) {
-            Ok(changes) => changes.into_iter().filter(|c| c.hash != genesis).collect(),
-            Err(e) => {
-                tracing::error!(owner = %item.owner, doc = %item.doc, error = %e, "cannot read a document to serve it");
-                return PullOutcome::Unknown;
-            }
-        };
-        let heads = doc.heads();
-        if changes.len() >= DOCUMENT_AFTER_CHANGES
-            && let Some(whole) = self.whole_document(&item.owner, item.doc, budget)
-        {
-            return whole;
-        }
-        let mut batch = ChangeBatch::default();
-        let mut more = false;
-        let mut unsigned = false;
-        for change in changes {
-            if change.bytes.len() + 300 > *budget {
-                more = true;
-                break;
-            }
-            match self
-                .store
-                .change_signature(&item.owner, item.doc, &change.hash)
-            {
-                Ok(Some((cert, signature))) => {
-                    *budget -= change.bytes.len() + 72;
-                    batch.push(change.bytes, signature, &cert);
-                }
-                // Held only as part of a whole document its heads vouch for.
-                Ok(None) => unsigned = true,
-                Err(e) => tracing::warn!(error = %e, "cannot read a change signature"),
-            }
-        }
-        if unsigned && let Some(whole) = self.whole_document(&item.owner, item.doc, budget) {
-            return whole;
-        }
-        PullOutcome::Changes { heads, batch, more }
     }
 
     /// The whole document with its heads' signatures, if it fits the

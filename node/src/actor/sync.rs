@@ -381,14 +381,11 @@ impl NodeActor {
         kind: DocKind,
         server_heads: Vec<kith_crdt::Hash>,
     ) {
-        let held: Vec<_> = match self.doc_mut(&owner, kind) {
-            Some(doc) => server_heads
-                .into_iter()
-                .filter(|h| doc.has_change(h))
-                .collect(),
+        let held = match self.doc_mut(&owner, kind) {
+            Some(doc) => kith_protocol::replication::progress(doc, &server_heads),
             None => Vec::new(),
         };
-        if let Err(e) = self.store.set_sync_since(&server, &owner, kind, &cap(held)) {
+        if let Err(e) = self.store.set_sync_since(&server, &owner, kind, &held) {
             tracing::warn!(error = %e, "cannot record pull progress");
         }
     }

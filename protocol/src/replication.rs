@@ -1,0 +1,294 @@
+//! Replication decisions, sans-IO: what a server answers to a pull, which
+//! received changes a copy may take, and how far a pull got.
+//!
+//! The node's actor and the deterministic simulator (`kith-sim`) call the
+//! same functions, over their own storage, through [`Holder`]: what the
+//! simulator checks under partitions, loss and crashes is the code the
+//! daemon runs.
+
+use kith_crdt::{Doc, DocKind, Hash};
+use kith_keys::{AccountId, DeviceCert, Signature};
+
+use crate::sync::{
+    ChangeBatch, DOCUMENT_AFTER_CHANGES, MAX_HEADS, PullItem, PullOutcome, Verified, may_read,
+};
+
+/// What a server holds: document copies, and the signatures of their changes.
+pub trait Holder {
+    /// This holder's copy of `owner`'s document `kind`, if it has one.
+    fn doc(&mut self, owner: &AccountId, kind: DocKind) -> Option<&mut Doc>;
+    /// The signature of change `hash`, if this holder has it (changes held
+    /// only as part of a signed whole document have none).
+    fn signature(
+        &mut self,
+        owner: &AccountId,
+        kind: DocKind,
+        hash: &Hash,
+    ) -> Option<(DeviceCert, Signature)>;
+    /// `owner`'s friends, as this holder's copy of its friends document says.
+    fn friends_of(&mut self, owner: &AccountId) -> Vec<AccountId>;
+}
+
+/// Room a change takes in an answer beyond its bytes (signature, index).
+const CHANGE_OVERHEAD: usize = 72;
+
+/// The serving rule: may `requester` (`None`: not proven, or revoked) read
+/// `owner`'s document `kind`, by this holder's knowledge of `owner`'s friends?
+pub fn allowed(
+    holder: &mut impl Holder,
+    requester: Option<&AccountId>,
+    owner: &AccountId,
+    kind: DocKind,
+) -> bool {
+    if kind.is_public() {
+        return true;
+    }
+    let Some(requester) = requester else {
+        return false;
+    };
+    if requester == owner {
+        return true;
+    }
+    let friends = holder.friends_of(owner);
+    may_read(kind, owner, requester, &friends)
+}
+
+/// A server's answer to one pull item, before any whole-document form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Served {
+    /// The answer, complete.
+    Outcome(PullOutcome),
+    /// The requester lacks at least [`DOCUMENT_AFTER_CHANGES`] changes, or
+    /// some lack their own signature: answer with the whole document if it
+    /// fits; otherwise with `fallback`.
+    WholeWanted { fallback: PullOutcome },
+}
+
+/// Answer one pull item within `budget` bytes: the serving rule, then the
+/// changes the requester lacks (those not ancestors of `heads ∪ since`),
+/// each with its signature, in causal order, stopping at the budget.
+pub fn serve_item(
+    holder: &mut impl Holder,
+    requester: Option<&AccountId>,
+    item: &PullItem,
+    budget: &mut usize,
+) -> Served {
+    if !allowed(holder, requester, &item.owner, item.doc) {
+        return Served::Outcome(PullOutcome::Denied);
+    }
+    let Some(doc) = holder.doc(&item.owner, item.doc) else {
+        return Served::Outcome(PullOutcome::Unknown);
+    };
+    let mut have: Vec<Hash> = item.heads.iter().take(MAX_HEADS).copied().collect();
+    have.extend(item.since.iter().take(MAX_HEADS));
+    let genesis = kith_crdt::genesis_hash();
+    let Ok(changes) = doc.changes_since(&have) else {
+        return Served::Outcome(PullOutcome::Unknown);
+    };
+    let changes: Vec<_> = changes.into_iter().filter(|c| c.hash != genesis).collect();
+    let heads = doc.heads();
+    let many = changes.len() >= DOCUMENT_AFTER_CHANGES;
+    let mut batch = ChangeBatch::default();
+    let mut more = false;
+    let mut unsigned = false;
+    for change in changes {
+        if change.bytes.len() + CHANGE_OVERHEAD > *budget {
+            more = true;
+            break;
+        }
+        match holder.signature(&item.owner, item.doc, &change.hash) {
+            Some((cert, signature)) => {
+                *budget -= change.bytes.len() + CHANGE_OVERHEAD;
+                batch.push(change.bytes, signature, &cert);
+            }
+            None => unsigned = true,
+        }
+    }
+    let outcome = PullOutcome::Changes { heads, batch, more };
+    if many || unsigned {
+        Served::WholeWanted { fallback: outcome }
+    } else {
+        Served::Outcome(outcome)
+    }
+}
+
+/// Of verified changes (in the causal order they came in), those a copy
+/// holding `doc` can apply now: each one's dependencies are in the copy or
+/// among those taken before it. What depends on a refused change stays out,
+/// so no change ever waits in Automerge's queue. Returns them and how many
+/// were left out.
+pub fn ready_changes(doc: &mut Doc, verified: Vec<Verified>) -> (Vec<Verified>, usize) {
+    let mut taken: std::collections::HashSet<Hash> = std::collections::HashSet::new();
+    let mut ready = Vec::new();
+    let mut left = 0;
+    for v in verified {
+        if doc.has_change(&v.change.hash) {
+            continue;
+        }
+        let complete = v
+            .change
+            .deps
+            .iter()
+            .all(|d| taken.contains(d) || doc.has_change(d));
+        if complete {
+            taken.insert(v.change.hash);
+            ready.push(v);
+        } else {
+            left += 1;
+        }
+    }
+    (ready, left)
+}
+
+/// How far a pull from a server got: the server's heads this copy now
+/// holds (with all their history). A change refused, not applied, or left
+/// out for a missing dependency keeps its head out, so the next pull asks
+/// from before it and the server sends it again.
+pub fn progress(doc: &mut Doc, server_heads: &[Hash]) -> Vec<Hash> {
+    server_heads
+        .iter()
+        .filter(|h| doc.has_change(h))
+        .take(MAX_HEADS)
+        .copied()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::{Cutoffs, change_payload, verify_batch};
+    use kith_crdt::profile;
+    use kith_keys::{AccountKey, DeviceKey, sign::Context};
+    use std::collections::HashMap;
+
+    struct Mem {
+        docs: HashMap<(AccountId, DocKind), Doc>,
+        sigs: HashMap<Hash, (DeviceCert, Signature)>,
+        friends: Vec<AccountId>,
+    }
+
+    impl Holder for Mem {
+        fn doc(&mut self, owner: &AccountId, kind: DocKind) -> Option<&mut Doc> {
+            self.docs.get_mut(&(*owner, kind))
+        }
+        fn signature(
+            &mut self,
+            _: &AccountId,
+            _: DocKind,
+            hash: &Hash,
+        ) -> Option<(DeviceCert, Signature)> {
+            self.sigs.get(hash).cloned()
+        }
+        fn friends_of(&mut self, _: &AccountId) -> Vec<AccountId> {
+            self.friends.clone()
+        }
+    }
+
+    fn owner_with_edits(n: usize) -> (AccountKey, Mem, Vec<Hash>) {
+        let account = AccountKey::from_seed(&[1; 32]);
+        let device = DeviceKey::from_seed(&[2; 32]);
+        let cert = DeviceCert::issue(&account, device.id(), "d", 1).unwrap();
+        let mut doc = Doc::new(&device.id());
+        let mut sigs = HashMap::new();
+        let mut hashes = Vec::new();
+        for i in 0..n {
+            profile::set(&mut doc, "bio", &format!("v{i}")).unwrap();
+            let c = doc.commit().unwrap();
+            let s = device.sign(
+                Context::DocumentChange,
+                &change_payload(&account.id(), DocKind::ProfilePrivate, &c.hash),
+            );
+            sigs.insert(c.hash, (cert.clone(), s));
+            hashes.push(c.hash);
+        }
+        let mut docs = HashMap::new();
+        docs.insert((account.id(), DocKind::ProfilePrivate), doc);
+        (
+            account,
+            Mem {
+                docs,
+                sigs,
+                friends: vec![],
+            },
+            hashes,
+        )
+    }
+
+    #[test]
+    fn serving_follows_the_rule_and_the_budget() {
+        let (account, mut mem, _) = owner_with_edits(3);
+        let friend = AccountKey::from_seed(&[9; 32]).id();
+        let item = PullItem {
+            owner: account.id(),
+            doc: DocKind::ProfilePrivate,
+            heads: vec![],
+            since: vec![],
+        };
+        let mut budget = 1 << 20;
+        assert_eq!(
+            serve_item(&mut mem, Some(&friend), &item, &mut budget),
+            Served::Outcome(PullOutcome::Denied)
+        );
+        assert_eq!(
+            serve_item(&mut mem, None, &item, &mut budget),
+            Served::Outcome(PullOutcome::Denied)
+        );
+        mem.friends = vec![friend];
+        let Served::Outcome(PullOutcome::Changes { batch, more, .. }) =
+            serve_item(&mut mem, Some(&friend), &item, &mut budget)
+        else {
+            panic!("a friend is served changes");
+        };
+        assert_eq!((batch.changes.len(), more), (3, false));
+        let mut tight = 300;
+        let Served::Outcome(PullOutcome::Changes { batch, more, .. }) =
+            serve_item(&mut mem, Some(&friend), &item, &mut tight)
+        else {
+            panic!("changes");
+        };
+        assert!(more && batch.changes.len() < 3);
+        // A change held without its own signature asks for the whole document.
+        let (_, mut unsigned, hashes) = owner_with_edits(2);
+        unsigned.sigs.remove(&hashes[0]);
+        unsigned.friends = vec![friend];
+        let mut budget = 1 << 20;
+        assert!(matches!(
+            serve_item(&mut unsigned, Some(&friend), &item, &mut budget),
+            Served::WholeWanted { .. }
+        ));
+    }
+
+    #[test]
+    fn only_ready_changes_are_taken_and_progress_never_skips() {
+        let (account, mut mem, hashes) = owner_with_edits(3);
+        let item = PullItem {
+            owner: account.id(),
+            doc: DocKind::ProfilePrivate,
+            heads: vec![],
+            since: vec![],
+        };
+        let mut budget = 1 << 20;
+        let Served::Outcome(PullOutcome::Changes { batch, heads, .. }) =
+            serve_item(&mut mem, Some(&account.id()), &item, &mut budget)
+        else {
+            panic!("changes");
+        };
+        let (mut good, bad) = verify_batch(
+            &account.id(),
+            DocKind::ProfilePrivate,
+            batch,
+            &Cutoffs::default(),
+        );
+        assert!(bad.is_empty());
+        // The middle change is lost on the way: the last cannot be taken.
+        good.remove(1);
+        let mut copy = Doc::new(&DeviceKey::from_seed(&[3; 32]).id());
+        let (ready, left) = ready_changes(&mut copy, good);
+        assert_eq!((ready.len(), left), (1, 1));
+        copy.apply(ready.into_iter().map(|v| v.change).collect())
+            .unwrap();
+        assert!(copy.has_change(&hashes[0]));
+        // The server's head is not held: progress stays short of it.
+        assert!(progress(&mut copy, &heads).is_empty());
+    }
+}
