@@ -315,6 +315,14 @@ impl Doc {
         self.inner.commit()?;
         self.last_local_change()
     }
+
+    /// [`Doc::commit`] with the change's timestamp given (seconds), for
+    /// reproducible histories (the simulator).
+    pub fn commit_at(&mut self, time: i64) -> Option<ParsedChange> {
+        self.inner
+            .commit_with(automerge::transaction::CommitOptions::default().with_time(time))?;
+        self.last_local_change()
+    }
 }
 
 /// Run automerge on untrusted bytes: a panic becomes an error.
