@@ -335,7 +335,7 @@ fn check_cert(owner: &AccountId, cert: &DeviceCert) -> Result<(), String> {
 }
 
 /// Whether the change `hash` carries a good signature of its author `cert`.
-fn check_signature(
+pub fn check_signature(
     owner: &AccountId,
     doc: DocKind,
     cert: &DeviceCert,
@@ -363,6 +363,21 @@ pub fn verify_batch(
     batch: ChangeBatch,
     cutoffs: &Cutoffs,
 ) -> (Vec<Verified>, Vec<Rejected>) {
+    verify_new(owner, doc, batch, cutoffs, |_| false)
+}
+
+/// [`verify_batch`] for a holder that already has some of the changes:
+/// those `known` reports are dropped after their header is read (a hash),
+/// before any signature is checked, as they were verified when they first
+/// arrived. Duplicates are common (the same change pulled from several
+/// relays); each would otherwise cost two signature checks.
+pub fn verify_new(
+    owner: &AccountId,
+    doc: DocKind,
+    batch: ChangeBatch,
+    cutoffs: &Cutoffs,
+    mut known: impl FnMut(&Hash) -> bool,
+) -> (Vec<Verified>, Vec<Rejected>) {
     let mut cert_ok: HashMap<usize, Result<(), String>> = HashMap::new();
     let (mut good, mut bad) = (Vec::new(), Vec::new());
     for (index, signed) in batch.changes.into_iter().enumerate() {
@@ -375,13 +390,6 @@ pub fn verify_batch(
             bad.push(reject("no such certificate in the batch".into()));
             continue;
         };
-        let cert_check = cert_ok
-            .entry(usize::from(signed.cert))
-            .or_insert_with(|| check_cert(owner, cert));
-        if let Err(reason) = cert_check {
-            bad.push(reject(reason.clone()));
-            continue;
-        }
         // The header alone (no column is read) gives the hash and the
         // author: a bad signature costs a SHA-256 and one verification.
         let header = match kith_crdt::guard::change_header(&signed.bytes) {
@@ -391,6 +399,16 @@ pub fn verify_batch(
                 continue;
             }
         };
+        if known(&header.hash) {
+            continue;
+        }
+        let cert_check = cert_ok
+            .entry(usize::from(signed.cert))
+            .or_insert_with(|| check_cert(owner, cert));
+        if let Err(reason) = cert_check {
+            bad.push(reject(reason.clone()));
+            continue;
+        }
         if header.actor != cert.device.as_bytes() {
             bad.push(reject(
                 "the change's actor id is not the signing device".into(),
@@ -765,6 +783,34 @@ mod tests {
         assert_eq!(indexes, vec![1, 2, 3, 4]);
         assert!(bad[0].reason.contains("not the owner"), "{:?}", bad[0]);
         assert!(bad[1].reason.contains("actor id"), "{:?}", bad[1]);
+    }
+
+    /// Changes the holder has are dropped before any signature check, and
+    /// only those: a new change with a bad signature is still refused.
+    #[test]
+    fn known_changes_are_skipped_before_their_signatures() {
+        let owner = author(1);
+        let mut doc = Doc::new(&owner.device.id());
+        let (c1, _) = signed_edit(&owner, &mut doc, "name", "Ada");
+        let (c2, s2) = signed_edit(&owner, &mut doc, "city", "Paris");
+        let (c3, s3) = signed_edit(&owner, &mut doc, "bio", "hi");
+        let mut batch = ChangeBatch::default();
+        // c1 is known: its (wrong) signature is never looked at.
+        batch.push(c1.bytes.clone(), s2, &owner.cert);
+        batch.push(c2.bytes.clone(), s2, &owner.cert);
+        batch.push(c3.bytes.clone(), s2, &owner.cert);
+        let (good, bad) = verify_new(
+            &owner.account.id(),
+            DocKind::Profile,
+            batch,
+            &Cutoffs::default(),
+            |h| *h == c1.hash,
+        );
+        assert_eq!(good.len(), 1);
+        assert_eq!(good[0].change, c2);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].index, 2);
+        assert_ne!(s3, s2);
     }
 
     /// A revoked device's changes up to its cut-off stay valid, later ones
