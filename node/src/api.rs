@@ -2,7 +2,8 @@
 //!
 //! Every request passes [`auth::guard`] (Host, Origin, bearer token) before
 //! any route sees it. Routes live under `/v1/`; state changes are POST only.
-//! Only this module knows the API's JSON shapes; `docs/api.md` lists them.
+//! The API's JSON shapes are defined only here (the CLI reads answers
+//! through these same types); `docs/api.md` lists them.
 
 mod auth;
 mod devices;
@@ -19,7 +20,7 @@ use axum::{Router, extract::DefaultBodyLimit, routing};
 pub use devices::{
     DeviceJson, DevicesJson, LinkDeviceRequest, LinkDeviceResponse, RevokeRequest, RevokeResponse,
 };
-pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use error::{ApiError, ApiRefusal, ErrorBody, ErrorDetail, status};
 pub use friends::{
     AccountRequest, AddRequest, FriendsJson, IdentifierJson, IdentifiersJson, ImportRequest,
     ImportResponse, InviteRequest, InviteResponse, OutcomeJson, RequestsJson, SuggestionsJson,

@@ -11,6 +11,7 @@ use crate::{
     events::{EVENT_BUFFER, Event},
     home::Identity,
     net::{SwarmSettings, build_swarm},
+    refusal::{Kind, Refusal},
     store::Store,
 };
 
@@ -63,18 +64,56 @@ pub enum NodeError {
     Network(String),
     #[error("storage failed: {0}")]
     Store(String),
-    /// The request was understood and refused; `code` is stable snake_case.
+    /// The request was understood and refused, for a typed reason.
     #[error("{message}")]
-    Refused { code: &'static str, message: String },
+    Refused { refusal: Refusal, message: String },
 }
 
 impl NodeError {
-    pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn refused(refusal: impl Into<Refusal>, message: impl Into<String>) -> Self {
         NodeError::Refused {
-            code,
+            refusal: refusal.into(),
             message: message.into(),
         }
     }
+
+    /// The stable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            NodeError::ActorDropped => "node_stopped",
+            NodeError::Listen { .. } => "listen_failed",
+            NodeError::Dial { .. } => "dial_failed",
+            NodeError::DialTimeout(_) => "dial_timeout",
+            NodeError::DialSelf(_) => "dial_self",
+            NodeError::Network(_) => "network_error",
+            NodeError::Store(_) => "storage_error",
+            NodeError::Refused { refusal, .. } => refusal.code(),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            NodeError::ActorDropped => Kind::Unavailable,
+            NodeError::Dial { .. } | NodeError::DialSelf(_) => Kind::Upstream,
+            NodeError::DialTimeout(_) => Kind::TimedOut,
+            NodeError::Listen { .. } | NodeError::Network(_) | NodeError::Store(_) => {
+                Kind::Internal
+            }
+            NodeError::Refused { refusal, .. } => refusal.kind(),
+        }
+    }
+
+    /// Every code a `NodeError` that is not a refusal can have, with its
+    /// kind (for the documentation test).
+    pub const OTHER_CODES: &'static [(&'static str, Kind)] = &[
+        ("node_stopped", Kind::Unavailable),
+        ("listen_failed", Kind::Internal),
+        ("dial_failed", Kind::Upstream),
+        ("dial_timeout", Kind::TimedOut),
+        ("dial_self", Kind::Upstream),
+        ("network_error", Kind::Internal),
+        ("storage_error", Kind::Internal),
+    ];
 }
 
 /// Who `friend add` is for.

@@ -10,6 +10,8 @@
 
 use kith_keys::{AccountId, DeviceCert, DeviceId, Signature, VerifyError, sign::Context};
 use serde::{Deserialize, Serialize};
+
+use crate::refusal::WireRefusal;
 use sha2::{Digest as _, Sha256};
 
 use crate::{
@@ -71,8 +73,16 @@ pub enum Reply {
     Received,
     /// The request carried a valid invite and is accepted at once.
     Accepted { accept: Box<Signed> },
-    /// Refused; `code` is stable snake_case, for logs and the sender's state.
+    /// Refused; `code` is a [`WireRefusal`]'s stable snake_case code.
     Refused { code: String },
+}
+
+impl Reply {
+    pub fn refused(refusal: &WireRefusal) -> Self {
+        Reply::Refused {
+            code: refusal.code().to_string(),
+        }
+    }
 }
 
 /// A message that passed every check.
@@ -109,19 +119,19 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
-    /// Stable code for replies and logs.
-    pub fn code(&self) -> &'static str {
+    /// What the receiver answers.
+    pub fn refusal(&self) -> WireRefusal {
         match self {
-            HandshakeError::TooLarge(_) => "too_large",
-            HandshakeError::BadCertificate(_) => "bad_certificate",
-            HandshakeError::BadSignature => "bad_signature",
-            HandshakeError::Malformed => "malformed",
-            HandshakeError::WrongSender { .. } => "wrong_sender",
-            HandshakeError::WrongAddressee(_) => "wrong_addressee",
-            HandshakeError::FromSelf => "from_self",
-            HandshakeError::Stale { .. } => "stale",
-            HandshakeError::Replay => "replay",
-            HandshakeError::FieldTooLong => "field_too_long",
+            HandshakeError::TooLarge(_) => WireRefusal::TooLarge,
+            HandshakeError::BadCertificate(_) => WireRefusal::BadCertificate,
+            HandshakeError::BadSignature => WireRefusal::BadSignature,
+            HandshakeError::Malformed => WireRefusal::Malformed,
+            HandshakeError::WrongSender { .. } => WireRefusal::WrongSender,
+            HandshakeError::WrongAddressee(_) => WireRefusal::WrongAddressee,
+            HandshakeError::FromSelf => WireRefusal::FromSelf,
+            HandshakeError::Stale { .. } => WireRefusal::Stale,
+            HandshakeError::Replay => WireRefusal::Replay,
+            HandshakeError::FieldTooLong => WireRefusal::FieldTooLong,
         }
     }
 }

@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::refusal::WireRefusal;
+
 /// Who started a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -120,11 +122,12 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn code(self) -> &'static str {
+    /// What the receiver answers.
+    pub fn wire(self) -> WireRefusal {
         match self {
-            Refusal::NoSuchRequest => "no_such_request",
-            Refusal::Blocked => "blocked",
-            Refusal::Busy => "busy",
+            Refusal::NoSuchRequest => WireRefusal::NoSuchRequest,
+            Refusal::Blocked => WireRefusal::Blocked,
+            Refusal::Busy => WireRefusal::Busy,
         }
     }
 }

@@ -1,4 +1,7 @@
-//! Size and rate limits every node enforces, in one place so they can be documented and tested.
+//! Size and rate limits of the handshake and hello protocols every node
+//! enforces. Other limits live beside the code they bound (`sync`,
+//! `ticket`, `records`, `pairing`, the node's actor and store);
+//! `docs/ARCHITECTURE.md` lists every one.
 
 /// Largest `/kith/hello/1` request or response, in bytes. A hello carries one
 /// device certificate (under 250 bytes) and a short agent string.

@@ -12,6 +12,8 @@
 use hmac::Mac as _;
 use kith_keys::{AccountId, DeviceCert, DeviceId};
 use serde::{Deserialize, Serialize};
+
+use crate::refusal::WireRefusal;
 use sha2::{Digest as _, Sha256};
 
 /// The libp2p protocol name.
@@ -90,9 +92,18 @@ pub enum PairResponse {
         cert: DeviceCert,
         account_seed: Option<[u8; 32]>,
     },
-    /// Refused; `code` is stable snake_case (`expired`, `used`, `wrong_secret`,
-    /// `wrong_account`, `rate_limited`, `no_account_key`).
+    /// Refused; `code` is a [`WireRefusal`]'s stable snake_case code
+    /// (`expired`, `used`, `wrong_secret`, `wrong_account`, `rate_limited`,
+    /// `no_account_key`, …).
     Refused { code: String },
+}
+
+impl PairResponse {
+    pub fn refused(refusal: &WireRefusal) -> Self {
+        PairResponse::Refused {
+            code: refusal.code().to_string(),
+        }
+    }
 }
 
 #[cfg(test)]

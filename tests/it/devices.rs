@@ -1,8 +1,6 @@
 //! Linked devices between real nodes: pairing, replication across devices,
 //! ticket misuse, revocation.
 
-use std::time::Duration;
-
 use kith_crdt::DocKind;
 use kith_keys::{AccountId, DeviceKey};
 use kith_node::{
@@ -10,6 +8,7 @@ use kith_node::{
     net::join::{self, JoinError},
     node::Visibility,
 };
+use kith_protocol::refusal::WireRefusal;
 use kith_protocol::ticket::{Ticket, TicketKind};
 use kith_tests::{TestNode, befriend, until};
 
@@ -115,7 +114,7 @@ async fn pairing_tickets_are_single_use_and_checked() {
     join_as_new_device(&ticket).await.unwrap();
     let reused = join_as_new_device(&ticket).await.unwrap_err();
     assert!(
-        matches!(&reused, JoinError::Refused(code) if code == "used"),
+        matches!(&reused, JoinError::Refused(WireRefusal::Used)),
         "{reused}"
     );
 
@@ -123,7 +122,7 @@ async fn pairing_tickets_are_single_use_and_checked() {
     wrong.secret[0] ^= 1;
     let err = join_as_new_device(&wrong).await.unwrap_err();
     assert!(
-        matches!(&err, JoinError::Refused(code) if code == "wrong_secret"),
+        matches!(&err, JoinError::Refused(WireRefusal::WrongSecret)),
         "{err}"
     );
 
@@ -131,7 +130,7 @@ async fn pairing_tickets_are_single_use_and_checked() {
     other_account.account = kith_keys::AccountKey::generate().id();
     let err = join_as_new_device(&other_account).await.unwrap_err();
     assert!(
-        matches!(&err, JoinError::Refused(code) if code == "wrong_account"),
+        matches!(&err, JoinError::Refused(WireRefusal::WrongAccount)),
         "{err}"
     );
     // No certificate was issued for any of them.
@@ -175,7 +174,9 @@ async fn a_revoked_device_loses_its_voice_and_friends_only_data() {
         "the friend never learned of the revocation"
     );
 
-    // The revoked device edits and reaches the friend directly: refused.
+    // The revoked device edits and reaches the friend directly: refused
+    // (waited for on the friend's count of rejected changes, not a sleep).
+    let rejected_before = b.node.status().await.unwrap().changes_rejected;
     a2.node
         .set_field("city".into(), "Mallory".into(), Visibility::Public)
         .await
@@ -183,7 +184,15 @@ async fn a_revoked_device_loses_its_voice_and_friends_only_data() {
     let _ = a2.node.connect(b.addr.clone()).await;
     let _ = a2.node.connect(a1.addr.clone()).await;
     let _ = b.node.pull(a2_device, a, DocKind::Profile).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        until(&b.node, |n| async move {
+            n.status()
+                .await
+                .is_ok_and(|s| s.changes_rejected > rejected_before)
+        })
+        .await,
+        "the friend never saw the revoked device's edit to refuse it"
+    );
     assert!(
         has(b.node.clone(), a, "city", "Lisbon").await,
         "the friend accepted the revoked device's edit"
@@ -202,7 +211,9 @@ async fn a_revoked_device_loses_its_voice_and_friends_only_data() {
         .set_field("secret".into(), "s3".into(), Visibility::Friends)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The friend has it: the revoked device, announced to at the same
+    // time, had the same chance.
+    assert!(until(&b.node, |n| has(n, a, "secret", "s3")).await);
     let seen = a2.node.profile(Some(a)).await.unwrap();
     assert!(
         !seen.fields.contains_key("secret"),

@@ -5,7 +5,7 @@ use kith_crdt::{Doc, DocKind, profile};
 use kith_keys::{AccountId, sign::Context};
 use kith_node::{Node, node::Visibility, store::Store};
 use kith_protocol::sync::change_payload;
-use kith_tests::{TIMEOUT, TestNode, befriend, until, wait_for};
+use kith_tests::{TIMEOUT, TestNet, TestNode, befriend, until, wait_for};
 
 async fn field(node: Node, owner: AccountId, name: &'static str) -> Option<String> {
     let view = node.profile(Some(owner)).await.ok()?;
@@ -136,35 +136,29 @@ async fn an_offline_friend_catches_up_on_a_thousand_edits() {
 async fn a_friend_relays_an_offline_owners_edit() {
     // A, B and C are all friends. While C is down, B edits and goes offline;
     // C comes back, reaches only A, and gets B's friends-only edit from A.
-    let (a, b, c) = (
-        TestNode::spawn().await.unwrap(),
-        TestNode::spawn().await.unwrap(),
-        TestNode::spawn().await.unwrap(),
-    );
-    befriend(&a, &b).await;
-    befriend(&a, &c).await;
-    befriend(&b, &c).await;
-    let b_id = b.node.account();
-    let a_node = a.node.clone();
-    let c = c
-        .restart_stopped(|| async move {
-            b.node
-                .set_field("status".into(), "at the lake".into(), Visibility::Friends)
-                .await
-                .unwrap();
-            assert!(until(&a_node, |n| has(n, b_id, "status", "at the lake".into())).await);
-            b.stop().await;
-        })
+    let (a, b, c) = (0, 1, 2);
+    let mut net = TestNet::befriended(3).await.unwrap();
+    let b_id = net.node(b).node.account();
+    net.offline(c).await;
+    net.node(b)
+        .node
+        .set_field("status".into(), "at the lake".into(), Visibility::Friends)
         .await
         .unwrap();
-    assert_eq!(
-        field(c.node.clone(), b_id, "status").await,
-        None,
-        "c cannot have it yet"
-    );
-    c.node.connect(a.addr.clone()).await.unwrap();
     assert!(
-        until(&c.node, |n| has(n, b_id, "status", "at the lake".into())).await,
+        until(&net.node(a).node, |n| has(
+            n,
+            b_id,
+            "status",
+            "at the lake".into()
+        ))
+        .await
+    );
+    net.offline(b).await;
+    net.online(c).await.unwrap();
+    assert!(
+        net.until_all(|n| has(n, b_id, "status", "at the lake".into()))
+            .await,
         "no relay through a"
     );
 }

@@ -1,9 +1,15 @@
-//! Test harness for in-process Kith nodes on loopback: `TestNet`, `wait_for`.
+//! Test harness for in-process Kith nodes on loopback: `TestNode`,
+//! `TestNet` (several befriended nodes, taken offline and brought back),
+//! `befriend`, and waits on node state (`until`, `wait_for`) instead of
+//! sleeps.
 //!
 //! Nodes here are the same `Node` the daemon runs, with real libp2p over
 //! TCP on 127.0.0.1 (port 0) and a real sled store in a temp dir.
 
+mod net;
 pub mod sink;
+
+pub use net::TestNet;
 
 use std::{future::Future, time::Duration};
 
@@ -111,19 +117,22 @@ impl TestNode {
         F: FnOnce() -> Fut,
         Fut: Future<Output = ()>,
     {
-        let (identity, dht_server) = (self.identity.clone(), self.dht_server);
-        let dir = self.dir;
+        let stopped = self.go_offline().await;
+        meanwhile().await;
+        stopped.start().await
+    }
+
+    /// Stop this node, keeping its identity and store to start it again.
+    pub async fn go_offline(self) -> Stopped {
+        let stopped = Stopped {
+            identity: self.identity.clone(),
+            dir: self.dir,
+            dht_server: self.dht_server,
+        };
         drop(self._leaks);
         self.node.shutdown().await;
         let _ = self.task.await;
-        meanwhile().await;
-        Self::start(
-            identity,
-            dir,
-            kith_protocol::limits::MAX_PENDING_INCOMING,
-            dht_server,
-        )
-        .await
+        stopped
     }
 
     async fn start(
@@ -168,6 +177,27 @@ impl TestNode {
     pub async fn stop(self) {
         self.node.shutdown().await;
         let _ = self.task.await;
+    }
+}
+
+/// A node that is down: its identity and store, ready to start again.
+#[derive(Debug)]
+pub struct Stopped {
+    identity: Identity,
+    dir: tempfile::TempDir,
+    dht_server: bool,
+}
+
+impl Stopped {
+    /// Start it again on its store (a new listen port).
+    pub async fn start(self) -> anyhow::Result<TestNode> {
+        TestNode::start(
+            self.identity,
+            self.dir,
+            kith_protocol::limits::MAX_PENDING_INCOMING,
+            self.dht_server,
+        )
+        .await
     }
 }
 

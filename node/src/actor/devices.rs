@@ -1,11 +1,13 @@
 //! Linked devices on the actor side: pairing tickets, `/kith/pair/1` on the
 //! issuing device, the device list, revocation and what it takes away.
 
+use crate::refusal::DevicesRefusal;
 use kith_crdt::{
     DocKind,
     identity::{self, Revocation},
 };
 use kith_keys::{AccountId, DeviceCert, DeviceId};
+use kith_protocol::refusal::WireRefusal;
 use kith_protocol::{
     pairing::{
         self, MAX_OPEN_PAIRINGS, MAX_PAIR_ATTEMPTS, MAX_PAIR_TTL_SECS, PairRequest, PairResponse,
@@ -29,13 +31,13 @@ impl NodeActor {
     pub(super) fn device_link(&mut self, ttl_secs: u64, admin: bool) -> Result<Invite, NodeError> {
         if self.identity.account_key.is_none() {
             return Err(NodeError::refused(
-                "no_account_key",
+                DevicesRefusal::NoAccountKey,
                 "this device does not hold the account key; link from a device that does (or one linked with --admin)",
             ));
         }
         if ttl_secs == 0 || ttl_secs > MAX_PAIR_TTL_SECS {
             return Err(NodeError::refused(
-                "invalid_ttl",
+                DevicesRefusal::InvalidTtl,
                 format!(
                     "a pairing ticket may be valid for 1 s to {} h",
                     MAX_PAIR_TTL_SECS / 3600
@@ -51,7 +53,7 @@ impl NodeActor {
             .count();
         if open >= MAX_OPEN_PAIRINGS {
             return Err(NodeError::refused(
-                "too_many_invites",
+                DevicesRefusal::TooManyInvites,
                 format!("{MAX_OPEN_PAIRINGS} pairing tickets are open; wait for them to expire"),
             ));
         }
@@ -97,9 +99,7 @@ impl NodeActor {
                 Ok(response) => response,
                 Err(e) => {
                     tracing::error!(error = %e, "pairing failed");
-                    PairResponse::Refused {
-                        code: "internal".into(),
-                    }
+                    PairResponse::refused(&WireRefusal::Internal)
                 }
             };
             if let PairResponse::Refused { code } = &response {
@@ -115,22 +115,22 @@ impl NodeActor {
     }
 
     fn pair(&mut self, peer: PeerId, request: &PairRequest) -> Result<PairResponse, NodeError> {
-        let refused = |code: &str| Ok(PairResponse::Refused { code: code.into() });
+        let refused = |refusal: WireRefusal| Ok(PairResponse::refused(&refusal));
         let now = unix_now();
         if !self.friends.limiter.allow(&peer, now) {
-            return refused("rate_limited");
+            return refused(WireRefusal::RateLimited);
         }
         let Some(account_key) = self.identity.account_key.clone() else {
-            return refused("no_account_key");
+            return refused(WireRefusal::NoAccountKey);
         };
         let Some(joiner) = device_of(&peer) else {
-            return refused("not_a_device");
+            return refused(WireRefusal::NotADevice);
         };
         if request.account != self.identity.account() {
-            return refused("wrong_account");
+            return refused(WireRefusal::WrongAccount);
         }
         if request.device_name.len() > kith_keys::MAX_DEVICE_NAME_LEN {
-            return refused("name_too_long");
+            return refused(WireRefusal::NameTooLong);
         }
         let transcript =
             pairing::transcript(&self.identity.account(), &self.identity.device(), &joiner);
@@ -148,13 +148,13 @@ impl NodeActor {
                 }
                 self.store.put_pairing(&open)?;
             }
-            return refused("wrong_secret");
+            return refused(WireRefusal::WrongSecret);
         };
         if ticket.used {
-            return refused("used");
+            return refused(WireRefusal::Used);
         }
         if ticket.expires_at <= now {
-            return refused("expired");
+            return refused(WireRefusal::Expired);
         }
         ticket.used = true;
         self.store.put_pairing(&ticket)?;
@@ -164,7 +164,7 @@ impl NodeActor {
             request.device_name.clone()
         };
         let cert = DeviceCert::issue(&account_key, joiner, &name, now)
-            .map_err(|e| NodeError::refused("invalid_name", e.to_string()))?;
+            .map_err(|e| NodeError::refused(DevicesRefusal::InvalidName, e.to_string()))?;
         self.edit_own(DocKind::Identity, |d| identity::add_device(d, &cert))?;
         let code = pairing::confirmation_code(&ticket.secret, &transcript);
         tracing::info!(device = %joiner, %name, confirmation = %code, "linked a new device");
@@ -225,19 +225,19 @@ impl NodeActor {
     pub(super) fn revoke_device(&mut self, device: DeviceId) -> Result<(), NodeError> {
         let Some(account_key) = self.identity.account_key.clone() else {
             return Err(NodeError::refused(
-                "no_account_key",
+                DevicesRefusal::NoAccountKey,
                 "revoking needs the account key, which this device does not hold",
             ));
         };
         if device == self.identity.device() {
             return Err(NodeError::refused(
-                "revoke_self",
+                DevicesRefusal::RevokeSelf,
                 "this is the device you are using; revoke it from another one",
             ));
         }
         if self.is_revoked(&self.identity.account(), &device) {
             return Err(NodeError::refused(
-                "already_revoked",
+                DevicesRefusal::AlreadyRevoked,
                 format!("{device} is already revoked"),
             ));
         }

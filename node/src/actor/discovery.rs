@@ -1,6 +1,7 @@
 //! Suggestions from personal information: imported contacts matched against
 //! identifiers people opted to be discoverable by.
 
+use crate::refusal::FriendsRefusal;
 use std::collections::BTreeMap;
 
 use kith_crdt::friends;
@@ -41,7 +42,7 @@ impl NodeActor {
             DiscoverableChange::Add(kind, value) => {
                 let value = kind.normalise(&value).ok_or_else(|| {
                     NodeError::refused(
-                        "invalid_identifier",
+                        FriendsRefusal::InvalidIdentifier,
                         format!("`{value}` is not a valid {}", kind.as_str()),
                     )
                 })?;
@@ -58,7 +59,7 @@ impl NodeActor {
                 let value = kind.normalise(&value).unwrap_or(value);
                 if !self.store.remove_discoverable(kind, &value)? {
                     return Err(NodeError::refused(
-                        "not_discoverable",
+                        FriendsRefusal::NotDiscoverable,
                         format!("you are not discoverable by {} {value}", kind.as_str()),
                     ));
                 }

@@ -1,6 +1,7 @@
 //! Documents on the actor side: the open copies, local edits (commit, sign,
 //! store, announce) and remote changes (verify, apply, store).
 
+use crate::refusal::ProfileRefusal;
 use std::collections::{BTreeMap, HashMap};
 
 use kith_crdt::Hash;
@@ -8,7 +9,7 @@ use kith_crdt::{Doc, DocError, DocKind, profile};
 use kith_keys::{AccountId, DeviceId, sign::Context};
 use kith_protocol::sync::{
     ChangeBatch, ChangeSignatures, Cutoffs, MAX_INLINE_CHANGES, change_payload, open_document,
-    verify_batch,
+    verify_batch, verify_new,
 };
 
 use super::{
@@ -185,7 +186,14 @@ impl NodeActor {
         origin: Origin,
     ) -> Result<Applied, NodeError> {
         let revocations = self.revocations_of(&owner);
-        let (good, bad) = verify_batch(&owner, kind, batch, &Cutoffs::of(&revocations, kind));
+        let cutoffs = Cutoffs::of(&revocations, kind);
+        let remote = self.open_remote(owner, kind);
+        // Changes this copy already has (the same change relayed by several
+        // peers) are dropped on their header, before any signature check.
+        let (good, bad) = match self.doc_mut(&owner, kind) {
+            Some(doc) => verify_new(&owner, kind, batch, &cutoffs, |h| doc.has_change(h)),
+            None => verify_batch(&owner, kind, batch, &cutoffs),
+        };
         self.replication.rejected += bad.len() as u64;
         for rejected in &bad {
             tracing::warn!(%owner, doc = %kind, reason = %rejected.reason, "rejected a document change");
@@ -194,7 +202,6 @@ impl NodeActor {
             new: false,
             forged: bad.iter().filter(|r| !r.revoked).count(),
         };
-        let remote = self.open_remote(owner, kind);
         let Some(doc) = self.doc_mut(&owner, kind) else {
             return Ok(applied);
         };
@@ -402,7 +409,7 @@ pub(super) struct RemoteApply {
 
 fn limit_or_store(e: DocError) -> NodeError {
     match e {
-        DocError::Limit(message) => NodeError::refused("invalid_field", message),
+        DocError::Limit(message) => NodeError::refused(ProfileRefusal::InvalidField, message),
         other => NodeError::Store(other.to_string()),
     }
 }

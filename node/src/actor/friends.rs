@@ -1,6 +1,7 @@
 //! Friends on the actor side: tickets, requests, accept/decline/remove/block,
 //! and the friends document they change.
 
+use crate::refusal::FriendsRefusal;
 use std::{
     collections::HashMap,
     time::{Duration, Instant},
@@ -90,7 +91,7 @@ impl NodeActor {
     fn invite(&mut self, ttl: Duration) -> Result<Invite, NodeError> {
         if ttl.is_zero() || ttl > MAX_INVITE_TTL {
             return Err(NodeError::refused(
-                "invalid_ttl",
+                FriendsRefusal::InvalidTtl,
                 format!(
                     "a ticket may be valid for 1 s to {} days",
                     MAX_INVITE_TTL.as_secs() / 86_400
@@ -100,7 +101,7 @@ impl NodeActor {
         let now = unix_now();
         if self.store.prune_invites(now)? >= MAX_OPEN_INVITES {
             return Err(NodeError::refused(
-                "too_many_invites",
+                FriendsRefusal::TooManyInvites,
                 format!("{MAX_OPEN_INVITES} tickets are open; wait for some to be used or expire"),
             ));
         }
@@ -165,16 +166,16 @@ impl NodeActor {
         let now = unix_now();
         if message.len() > MAX_FRIEND_MESSAGE_LEN {
             return Err(NodeError::refused(
-                "message_too_long",
+                FriendsRefusal::MessageTooLong,
                 format!("the message is over {MAX_FRIEND_MESSAGE_LEN} bytes"),
             ));
         }
         let (account, invite, wait) = match target {
             FriendTarget::Account(account) => (account, None, false),
             FriendTarget::Ticket(ticket) => {
-                ticket
-                    .check_fresh(now)
-                    .map_err(|e| NodeError::refused("ticket_expired", e.to_string()))?;
+                ticket.check_fresh(now).map_err(|e| {
+                    NodeError::refused(FriendsRefusal::TicketExpired, e.to_string())
+                })?;
                 if ticket.account != self.identity.account() {
                     self.dial_ticket(&ticket);
                 }
@@ -183,13 +184,13 @@ impl NodeActor {
         };
         if account == self.identity.account() {
             return Err(NodeError::refused(
-                "own_account",
+                FriendsRefusal::OwnAccount,
                 "that is your own account",
             ));
         }
         if kith_crdt::friends::is_friend(self.docs.own(DocKind::Friends), &account) {
             return Err(NodeError::refused(
-                "already_friends",
+                FriendsRefusal::AlreadyFriends,
                 format!("{account} is already your friend"),
             ));
         }
@@ -264,7 +265,7 @@ impl NodeActor {
             FriendAction::Accept | FriendAction::Decline => {
                 let Some(mut record) = pending_incoming else {
                     return Err(NodeError::refused(
-                        "no_such_request",
+                        FriendsRefusal::NoSuchRequest,
                         format!("no pending request from {account}"),
                     ));
                 };
@@ -273,7 +274,10 @@ impl NodeActor {
                     .first()
                     .and_then(|b| Signed::from_bytes(b).ok())
                     .ok_or_else(|| {
-                        NodeError::refused("no_such_request", "the stored request is unreadable")
+                        NodeError::refused(
+                            FriendsRefusal::NoSuchRequest,
+                            "the stored request is unreadable",
+                        )
                     })?;
                 let hash = signed.hash();
                 if action == FriendAction::Accept {
@@ -305,7 +309,7 @@ impl NodeActor {
                     kith_crdt::friends::remove(d, &account)
                 })? {
                     return Err(NodeError::refused(
-                        "not_a_friend",
+                        FriendsRefusal::NotAFriend,
                         format!("{account} is not your friend"),
                     ));
                 }
@@ -322,7 +326,7 @@ impl NodeActor {
             FriendAction::Block => {
                 if account == self.identity.account() {
                     return Err(NodeError::refused(
-                        "own_account",
+                        FriendsRefusal::OwnAccount,
                         "that is your own account",
                     ));
                 }

@@ -1,8 +1,10 @@
 //! `/kith/friend/1` on the actor side: sealing and delivering queued messages,
 //! judging incoming ones, acting on replies.
 
+use crate::refusal::FriendsRefusal;
 use kith_crdt::DocKind;
 use kith_keys::{AccountId, sign::Context};
+use kith_protocol::refusal::WireRefusal;
 use kith_protocol::{
     friend::{Action, Body, Opened, Reply, Signed},
     friendship::{self, Effect, Incoming, Refusal, Standing},
@@ -126,20 +128,20 @@ impl NodeActor {
         if !self.friends.limiter.allow(&peer, now) {
             self.friends.dropped += 1;
             tracing::debug!(%peer, "handshake rate limit hit; dropped");
-            return refused("rate_limited");
+            return refused(&WireRefusal::RateLimited);
         }
         let opened = match signed.open(&self.identity.account(), now, &mut self.friends.replay) {
             Ok(opened) => opened,
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "refusing a handshake message");
-                return refused(e.code());
+                return refused(&e.refusal());
             }
         };
         match self.apply_handshake(signed, &opened) {
             Ok(reply) => reply,
             Err(e) => {
                 tracing::error!(error = %e, "applying a handshake message failed");
-                refused("internal")
+                refused(&WireRefusal::Internal)
             }
         }
     }
@@ -192,8 +194,8 @@ impl NodeActor {
                 if refusal != Refusal::NoSuchRequest {
                     self.friends.dropped += 1;
                 }
-                tracing::debug!(from = %from.fmt_short(), code = refusal.code(), "refused a handshake message");
-                Ok(refused(refusal.code()))
+                tracing::debug!(from = %from.fmt_short(), code = refusal.wire().code(), "refused a handshake message");
+                Ok(refused(&refusal.wire()))
             }
             (Effect::AcceptNow | Effect::AcceptAgain, Action::Request { name, .. }) => {
                 let accept = self.seal(
@@ -215,7 +217,7 @@ impl NodeActor {
                     && !self.friends.new_requests.allow(&(), unix_now())
                 {
                     self.friends.dropped += 1;
-                    return Ok(refused(Refusal::Busy.code()));
+                    return Ok(refused(&WireRefusal::Busy));
                 }
                 let record = RequestRecord {
                     account: from,
@@ -240,7 +242,7 @@ impl NodeActor {
             }
             (Effect::Befriend, Action::Accept { request, name }) => {
                 let Some(our_request) = self.sent_version(&from, request)? else {
-                    return Ok(refused(Refusal::NoSuchRequest.code()));
+                    return Ok(refused(&WireRefusal::NoSuchRequest));
                 };
                 self.make_friend(from, name.clone(), &our_request, signed)?;
                 Ok(Reply::Received)
@@ -352,7 +354,7 @@ impl NodeActor {
                     )
                     .map_err(|e| {
                         NodeError::refused(
-                            "bad_accept",
+                            FriendsRefusal::BadAccept,
                             format!("the accept from {account} is invalid: {e}"),
                         )
                     })?;
@@ -365,7 +367,7 @@ impl NodeActor {
                     _ => {
                         let message =
                             format!("the accept from {account} does not answer our request");
-                        return Err(NodeError::refused("bad_accept", message));
+                        return Err(NodeError::refused(FriendsRefusal::BadAccept, message));
                     }
                 };
                 self.store.handshake_delivered(intent)?;
@@ -380,14 +382,11 @@ impl NodeActor {
             Reply::Refused { code } => {
                 tracing::info!(account = %account.fmt_short(), %code, "handshake message refused");
                 // Transient refusals are retried; the rest end the attempt.
-                if !matches!(
-                    code.as_str(),
-                    "rate_limited" | "busy" | "internal" | "stale"
-                ) {
+                if !WireRefusal::from_code(&code).is_transient() {
                     self.store.handshake_delivered(intent)?;
                 }
                 Err(NodeError::refused(
-                    "refused",
+                    FriendsRefusal::Refused,
                     format!("{account} refused: {code}"),
                 ))
             }
@@ -428,8 +427,6 @@ impl NodeActor {
     }
 }
 
-fn refused(code: &str) -> Reply {
-    Reply::Refused {
-        code: code.to_string(),
-    }
+fn refused(refusal: &WireRefusal) -> Reply {
+    Reply::refused(refusal)
 }

@@ -1,6 +1,7 @@
 //! Posts and bridges on the actor side: writing posts into the feed, the
 //! durable outbox towards bridge plugins, and the bridges themselves.
 
+use crate::refusal::PostsRefusal;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use kith_crdt::{
@@ -69,7 +70,7 @@ impl NodeActor {
                     .find(|n| !self.bridges.running.contains_key(*n))
                 {
                     return Err(NodeError::refused(
-                        "no_such_bridge",
+                        PostsRefusal::NoSuchBridge,
                         format!("no bridge named `{unknown}` (see kith bridge list)"),
                     ));
                 }
@@ -161,7 +162,7 @@ impl NodeActor {
             .any(|k| feed::get(self.docs.own(k), post).is_some());
         if !own {
             return Err(NodeError::refused(
-                "no_such_post",
+                PostsRefusal::NoSuchPost,
                 format!("no post {post} of yours"),
             ));
         }
@@ -292,21 +293,21 @@ impl NodeActor {
     pub(super) fn add_bridge(&mut self, config: BridgeConfig, reply: Reply<BridgeInfo>) {
         if !bridges::config_name_ok(&config.name) {
             let _ = reply.send(Err(NodeError::refused(
-                "invalid_bridge",
+                PostsRefusal::InvalidBridge,
                 "bridge names are 1 to 32 lower-case letters, digits or '-'",
             )));
             return;
         }
         if self.bridges.running.contains_key(&config.name) {
             let _ = reply.send(Err(NodeError::refused(
-                "bridge_exists",
+                PostsRefusal::BridgeExists,
                 format!("a bridge named `{}` exists; remove it first", config.name),
             )));
             return;
         }
         if self.bridges.running.len() >= bridges::MAX_BRIDGES {
             let _ = reply.send(Err(NodeError::refused(
-                "too_many_bridges",
+                PostsRefusal::TooManyBridges,
                 format!("at most {} bridges", bridges::MAX_BRIDGES),
             )));
             return;
@@ -344,13 +345,13 @@ impl NodeActor {
             }
             BridgeStatus::Failed(message) | BridgeStatus::Restarting(message) => {
                 let _ = reply.send(Err(NodeError::refused(
-                    "bridge_refused",
+                    PostsRefusal::BridgeRefused,
                     format!("bridge `{name}` did not start: {message}"),
                 )));
             }
             BridgeStatus::Starting => {
                 let _ = reply.send(Err(NodeError::refused(
-                    "bridge_refused",
+                    PostsRefusal::BridgeRefused,
                     format!("bridge `{name}` did not start in time"),
                 )));
             }
@@ -360,7 +361,7 @@ impl NodeActor {
     pub(super) fn remove_bridge(&mut self, name: &str) -> Result<(), NodeError> {
         if self.bridges.running.remove(name).is_none() {
             return Err(NodeError::refused(
-                "no_such_bridge",
+                PostsRefusal::NoSuchBridge,
                 format!("no bridge named `{name}`"),
             ));
         }

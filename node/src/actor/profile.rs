@@ -1,5 +1,6 @@
 //! Profiles and platform links on the actor side.
 
+use crate::refusal::{DevicesRefusal, ProfileRefusal};
 use std::collections::BTreeMap;
 
 use kith_crdt::{
@@ -59,7 +60,7 @@ impl NodeActor {
             Ok(())
         } else {
             Err(NodeError::refused(
-                "no_such_field",
+                ProfileRefusal::NoSuchField,
                 format!("your profile has no field `{field}`"),
             ))
         }
@@ -81,7 +82,7 @@ impl NodeActor {
             .map(profile::fields);
         if public.is_none() && private.is_none() && account != self.identity.account() {
             return Err(NodeError::refused(
-                "unknown_account",
+                ProfileRefusal::UnknownAccount,
                 format!(
                     "this node holds no profile of {account} (connect to it or befriend it first)"
                 ),
@@ -127,7 +128,7 @@ impl NodeActor {
     pub(super) fn link_statement(&self, platform: &str, handle: &str) -> Result<String, NodeError> {
         let Some(key) = &self.identity.account_key else {
             return Err(NodeError::refused(
-                "no_account_key",
+                DevicesRefusal::NoAccountKey,
                 "signing a link proof needs the account key, which this device does not hold",
             ));
         };
@@ -248,7 +249,7 @@ impl NodeActor {
             Ok(())
         } else {
             Err(NodeError::refused(
-                "no_such_link",
+                ProfileRefusal::NoSuchLink,
                 format!("no link {platform} {handle}"),
             ))
         }

@@ -4,11 +4,12 @@
 //! browser; the token stops other local users and processes. Checked in
 //! that order, so a foreign page learns nothing about the token.
 
+use super::ApiRefusal;
 use std::net::SocketAddr;
 
 use axum::{
     extract::{Request, State},
-    http::{StatusCode, header},
+    http::header,
     middleware::Next,
     response::{IntoResponse as _, Response},
 };
@@ -43,8 +44,7 @@ impl Access {
             .unwrap_or("");
         if !self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden_host",
+                ApiRefusal::ForbiddenHost,
                 format!("Host `{host}` is not this API's address"),
             ));
         }
@@ -52,8 +52,7 @@ impl Access {
             let origin = origin.to_str().unwrap_or("");
             if !self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
                 return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "forbidden_origin",
+                    ApiRefusal::ForbiddenOrigin,
                     format!("Origin `{origin}` may not use this API"),
                 ));
             }
@@ -65,8 +64,7 @@ impl Access {
             .unwrap_or("");
         if !constant_time_eq(presented.trim().as_bytes(), self.token.as_bytes()) {
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ApiRefusal::Unauthorized,
                 "missing or wrong bearer token (it is in $KITH_HOME/api-token)",
             ));
         }

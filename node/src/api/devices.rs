@@ -1,5 +1,6 @@
 //! Device routes: pairing tickets, the device list, revocation.
 
+use super::ApiRefusal;
 use axum::{Json, body::Bytes, extract::State, extract::rejection::BytesRejection};
 use kith_protocol::pairing::DEFAULT_PAIR_TTL_SECS;
 use serde::{Deserialize, Serialize};
@@ -84,8 +85,8 @@ pub(super) async fn revoke(
 ) -> Result<Json<RevokeResponse>, ApiError> {
     let request: RevokeRequest = parse_body(body)?;
     let device = request.device.trim().parse().map_err(|e| {
-        ApiError::bad_request(
-            "invalid_device",
+        ApiError::new(
+            ApiRefusal::InvalidDevice,
             format!("`{}` is not a device id: {e}", request.device),
         )
     })?;

@@ -1,5 +1,7 @@
 //! Friend, contact and discoverability routes, and their JSON shapes.
 
+use super::ApiRefusal;
+use crate::{node::NodeError, refusal::FriendsRefusal};
 use axum::{Json, body::Bytes, extract::State, extract::rejection::BytesRejection};
 use kith_protocol::{
     records::IdentifierKind,
@@ -154,13 +156,13 @@ pub(super) async fn add(
     let text = request.target.trim();
     let target = if text.starts_with(TicketKind::Friend.prefix()) {
         let ticket = Ticket::parse(TicketKind::Friend, text)
-            .map_err(|e| ApiError::bad_request("invalid_ticket", e.to_string()))?;
+            .map_err(|e| ApiError::new(ApiRefusal::InvalidTicket, e.to_string()))?;
         FriendTarget::Ticket(ticket)
     } else if text.starts_with("kith1") {
         FriendTarget::Account(parse_account(text)?)
     } else {
-        return Err(ApiError::bad_request(
-            "invalid_target",
+        return Err(ApiError::new(
+            ApiRefusal::InvalidTarget,
             format!(
                 "`{text}` is neither a friend ticket (kithfriend1…) nor an account id (kith1…)"
             ),
@@ -265,7 +267,7 @@ pub(super) async fn import_contacts(
 ) -> Result<Json<ImportResponse>, ApiError> {
     let request: ImportRequest = parse_body(body)?;
     let contacts = crate::contacts::parse(&request.content)
-        .map_err(|e| ApiError::bad_request("invalid_contacts", e.to_string()))?;
+        .map_err(|e| ApiError::new(ApiRefusal::InvalidContacts, e.to_string()))?;
     let imported = state.node.import_contacts(contacts).await?;
     Ok(Json(ImportResponse { imported }))
 }
@@ -275,10 +277,10 @@ fn parse_identifier(
 ) -> Result<(IdentifierKind, String), ApiError> {
     let request: IdentifierJson = parse_body(body)?;
     let kind = IdentifierKind::parse(&request.kind).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_identifier",
+        ApiError::from(NodeError::refused(
+            FriendsRefusal::InvalidIdentifier,
             format!("`{}` is not email or phone", request.kind),
-        )
+        ))
     })?;
     Ok((kind, request.value))
 }

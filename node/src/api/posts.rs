@@ -1,5 +1,7 @@
 //! Post, feed and bridge routes, and their JSON shapes.
 
+use super::ApiRefusal;
+use crate::{node::NodeError, refusal::PostsRefusal};
 use std::collections::BTreeMap;
 
 use axum::{
@@ -112,7 +114,7 @@ fn bridge_json(b: BridgeInfo) -> BridgeJson {
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t)
-        .map_err(|e| ApiError::bad_request("bad_request", e.body_text()))
+        .map_err(|e| ApiError::new(ApiRefusal::BadRequest, e.body_text()))
 }
 
 pub(super) async fn post(
@@ -224,16 +226,15 @@ pub(super) async fn bridge_test(
     let request: BridgeNameRequest = parse_body(body)?;
     let bridges = state.node.bridges().await?;
     let Some(bridge) = bridges.into_iter().find(|b| b.name == request.name) else {
-        return Err(ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "no_such_bridge",
+        return Err(NodeError::refused(
+            PostsRefusal::NoSuchBridge,
             format!("no bridge named `{}`", request.name),
-        ));
+        )
+        .into());
     };
     if bridge.state != "running" {
         return Err(ApiError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            "bridge_down",
+            ApiRefusal::BridgeDown,
             format!("bridge `{}` is {}", bridge.name, bridge.state),
         ));
     }

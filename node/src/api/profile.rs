@@ -1,5 +1,6 @@
 //! Profile and link routes, and their JSON shapes.
 
+use super::ApiRefusal;
 use std::collections::BTreeMap;
 
 use axum::{
@@ -79,7 +80,7 @@ pub struct LinksJson {
 fn account_param(
     query: Result<Query<AccountQuery>, QueryRejection>,
 ) -> Result<Option<AccountId>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request("bad_request", e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::new(ApiRefusal::BadRequest, e.body_text()))?;
     query.account.map(|a| parse_account(&a)).transpose()
 }
 
@@ -200,7 +201,7 @@ pub(super) async fn statement(
     State(state): State<ApiState>,
     query: Result<Query<StatementQuery>, QueryRejection>,
 ) -> Result<Json<StatementJson>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request("bad_request", e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::new(ApiRefusal::BadRequest, e.body_text()))?;
     Ok(Json(StatementJson {
         statement: state.node.link_statement(q.platform, q.handle).await?,
     }))

@@ -1,5 +1,6 @@
 //! Route handlers and the JSON shapes they speak.
 
+use super::ApiRefusal;
 use std::convert::Infallible;
 
 use axum::{
@@ -107,8 +108,8 @@ pub(super) async fn connect(
 ) -> Result<Json<ConnectResponse>, ApiError> {
     let request: ConnectRequest = parse_body(body)?;
     let addr: Multiaddr = request.addr.trim().parse().map_err(|e| {
-        ApiError::bad_request(
-            "invalid_multiaddr",
+        ApiError::new(
+            ApiRefusal::InvalidMultiaddr,
             format!("`{}` is not a multiaddr: {e}", request.addr),
         )
     })?;
@@ -137,17 +138,12 @@ pub(super) async fn events(
 }
 
 pub(super) async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such route (see docs/api.md)",
-    )
+    ApiError::new(ApiRefusal::NotFound, "no such route (see docs/api.md)")
 }
 
 pub(super) async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ApiRefusal::MethodNotAllowed,
         "wrong method for this route (state changes are POST only)",
     )
 }
@@ -158,27 +154,22 @@ pub(super) fn parse_body<T: DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
     let body = body.map_err(|rejection| {
-        let status = rejection.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "body_too_large"
+        let refusal = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiRefusal::BodyTooLarge
         } else {
-            "bad_request"
+            ApiRefusal::BadRequest
         };
-        ApiError::new(
-            status,
-            code,
-            format!("request body: {}", rejection.body_text()),
-        )
+        ApiError::new(refusal, format!("request body: {}", rejection.body_text()))
     })?;
     serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
+        .map_err(|e| ApiError::new(ApiRefusal::InvalidJson, format!("request body: {e}")))
 }
 
 /// An account id from a request, or `invalid_account`.
 pub(super) fn parse_account(text: &str) -> Result<kith_keys::AccountId, ApiError> {
     text.trim().parse().map_err(|e| {
-        ApiError::bad_request(
-            "invalid_account",
+        ApiError::new(
+            ApiRefusal::InvalidAccount,
             format!("`{}` is not an account id: {e}", text.trim()),
         )
     })
@@ -188,8 +179,8 @@ pub(super) fn parse_account(text: &str) -> Result<kith_keys::AccountId, ApiError
 pub(super) fn parse_visibility(text: Option<&str>) -> Result<crate::node::Visibility, ApiError> {
     let text = text.unwrap_or("public");
     crate::node::Visibility::parse(text).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_visibility",
+        ApiError::new(
+            ApiRefusal::InvalidVisibility,
             format!("visibility `{text}` is not public or friends"),
         )
     })

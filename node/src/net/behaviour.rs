@@ -18,8 +18,10 @@ pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/kith/kad/1.0.0");
 pub const IDENTIFY_PROTOCOL: &str = "/kith/id/1.0.0";
 
 /// Largest gossipsub message, in bytes: the largest announcement plus
-/// gossipsub's own framing (source, sequence number, signature). Bulk data
-/// goes over the sync protocol.
+/// gossipsub's own framing. Messages are anonymous to gossipsub (no source,
+/// sequence number or libp2p signature): the announcement inside carries
+/// Kith's own signature by the announcing device. Bulk data goes over the
+/// sync protocol.
 pub const MAX_GOSSIP_BYTES: usize = sync::MAX_ANNOUNCEMENT_BYTES + 1024;
 
 /// Gossipsub's per-connection send queue, in messages. libp2p's default

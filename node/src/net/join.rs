@@ -2,6 +2,7 @@
 //! ticket's device, proves the secret and receives a device certificate.
 //! Used by `kith device join`, which runs without a daemon.
 
+use kith_protocol::refusal::WireRefusal;
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -45,7 +46,7 @@ pub struct Joined {
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
     #[error("the linked device refused: {0}")]
-    Refused(String),
+    Refused(WireRefusal),
     #[error("could not reach the linked device: {0}")]
     Unreachable(String),
     #[error("no answer from the linked device within {JOIN_TIMEOUT:?}")]
@@ -135,7 +136,9 @@ async fn run(device: &DeviceKey, ticket: &Ticket, device_name: &str) -> Result<J
                             code: pairing::confirmation_code(&ticket.secret, &transcript),
                         })
                     }
-                    PairResponse::Refused { code } => Err(JoinError::Refused(code)),
+                    PairResponse::Refused { code } => {
+                        Err(JoinError::Refused(WireRefusal::from_code(&code)))
+                    }
                 };
             }
             SwarmEvent::Behaviour(JoinBehaviourEvent::Pair(

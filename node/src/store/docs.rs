@@ -156,27 +156,6 @@ impl Store {
         Ok(Some((cert, Signature::from_bytes(&signature))))
     }
 
-    /// Every document this node holds a copy of.
-    pub fn held_docs(&self) -> Result<Vec<(AccountId, DocKind)>, StoreError> {
-        let mut out = Vec::new();
-        for tree in [Tree::DocSnapshots, Tree::DocIncrementals] {
-            for key in self.tree(tree).iter().keys() {
-                let key = key?;
-                let owner = key
-                    .get(..32)
-                    .and_then(|o| <[u8; 32]>::try_from(o).ok())
-                    .and_then(|o| AccountId::from_bytes(o).ok());
-                let kind = key.get(32).copied().and_then(DocKind::from_code);
-                if let (Some(owner), Some(kind)) = (owner, kind)
-                    && !out.contains(&(owner, kind))
-                {
-                    out.push((owner, kind));
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// The server's heads after the last complete pull of a document from a peer account.
     pub fn sync_since(
         &self,
