@@ -355,3 +355,40 @@ mod tests {
         assert!(loaded.save_incremental().unwrap().is_empty());
     }
 }
+
+#[cfg(test)]
+mod has_change_tests {
+    use super::*;
+
+    #[test]
+    fn has_change_knows_every_change_after_load_and_apply() {
+        let device = kith_keys::DeviceKey::from_seed(&[7; 32]).id();
+        let mut doc = Doc::new(&device);
+        let mut hashes = Vec::new();
+        for i in 0..50 {
+            crate::profile::set(&mut doc, "bio", &format!("bio-{i}")).unwrap();
+            hashes.push(doc.commit().unwrap().hash);
+        }
+        assert!(hashes.iter().all(|h| doc.has_change(h)), "own");
+        let mut loaded = Doc::load(&doc.save().unwrap(), &device).unwrap();
+        let missing: Vec<usize> = (0..hashes.len())
+            .filter(|i| !loaded.has_change(&hashes[*i]))
+            .collect();
+        assert!(missing.is_empty(), "loaded: {missing:?}");
+        let other = kith_keys::DeviceKey::from_seed(&[8; 32]).id();
+        let mut copy = Doc::new(&other);
+        copy.apply(
+            doc.changes_since(&[])
+                .unwrap()
+                .into_iter()
+                .filter(|c| c.hash != genesis_hash())
+                .collect(),
+        )
+        .unwrap();
+        let missing: Vec<usize> = (0..hashes.len())
+            .filter(|i| !copy.has_change(&hashes[*i]))
+            .collect();
+        assert!(missing.is_empty(), "applied: {missing:?}");
+        assert!(!copy.has_change(&[3; 32]));
+    }
+}

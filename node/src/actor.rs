@@ -44,10 +44,10 @@ use self::{
     docs::Docs, friends::Friends, peers::Peers, posts::Bridges, records::Lookups, sync::Replication,
 };
 
-/// Messages from the actor's own child tasks (bridge calls), bounded.
-const INTERNAL_BUFFER: usize = 256;
-
-/// What child tasks report back to the actor.
+/// What child tasks (bridge calls and starts, link checks) report back to
+/// the actor. They run in the actor's `JoinSet`: aborted when the actor
+/// stops, and as many as what spawns them allows (`MAX_INFLIGHT_PER_BRIDGE`
+/// per bridge, one start per bridge, one check per link).
 #[derive(Debug)]
 pub(crate) enum Internal {
     Delivered {
@@ -98,8 +98,7 @@ pub(crate) struct NodeActor {
     last_retry: Instant,
     bridges: Bridges,
     bridges_dir: std::path::PathBuf,
-    internal_tx: mpsc::Sender<Internal>,
-    internal_rx: mpsc::Receiver<Internal>,
+    children: tokio::task::JoinSet<Option<Internal>>,
     reach: reach::Reach,
     tap: Option<crate::tap::Tap>,
     /// Set while performing an explicit request whose messages the tap skips.
@@ -114,7 +113,6 @@ impl NodeActor {
         commands: mpsc::Receiver<Command>,
         events: broadcast::Sender<Event>,
     ) -> Self {
-        let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_BUFFER);
         NodeActor {
             swarm,
             store: options.store.clone(),
@@ -145,8 +143,7 @@ impl NodeActor {
             last_retry: Instant::now(),
             bridges: Bridges::default(),
             bridges_dir: options.bridges_dir.clone(),
-            internal_tx,
-            internal_rx,
+            children: tokio::task::JoinSet::new(),
             reach: reach::Reach::new(options.relay),
             tap: options.tap.clone(),
             tap_exempt: false,
@@ -174,7 +171,13 @@ impl NodeActor {
                         Some(command) => self.handle_command(command),
                         None => break None,
                     },
-                    Some(internal) = self.internal_rx.recv() => self.handle_internal(internal),
+                    Some(done) = self.children.join_next(), if !self.children.is_empty() => {
+                        match done {
+                            Ok(Some(internal)) => self.handle_internal(internal),
+                            Ok(None) => {}
+                            Err(e) => tracing::error!(error = %e, "a child task failed"),
+                        }
+                    }
                     event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                     _ = tick.tick() => self.handle_tick(),
                 }

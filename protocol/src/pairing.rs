@@ -12,9 +12,9 @@
 use hmac::Mac as _;
 use kith_keys::{AccountId, DeviceCert, DeviceId};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 use crate::refusal::WireRefusal;
-use sha2::{Digest as _, Sha256};
 
 /// The libp2p protocol name.
 pub const PROTOCOL: &str = "/kith/pair/1";
@@ -106,6 +106,82 @@ impl PairResponse {
     }
 }
 
+/// An open pairing ticket, as the issuing device keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenTicket {
+    pub secret: [u8; 32],
+    pub expires_at: u64,
+    pub used: bool,
+}
+
+/// What the issuing device knows when a pairing request arrives.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked {
+    /// Its account and device.
+    pub account: AccountId,
+    pub device: DeviceId,
+    /// Whether it holds the account key (only such a device certifies).
+    pub has_account_key: bool,
+    /// The requesting peer as a device id (`None`: not an ed25519 peer).
+    pub joiner: Option<DeviceId>,
+    /// Whether this peer is within its rate limit.
+    pub within_rate: bool,
+    pub now: u64,
+}
+
+/// The issuing device's decision on a pairing request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Certify `joiner`; ticket `ticket` (an index into the open tickets) is spent.
+    Link {
+        ticket: usize,
+        joiner: DeviceId,
+    },
+    /// The proof fits no open ticket: an attempt counts against every open
+    /// one (too many burn them), and the answer is `wrong_secret`.
+    WrongSecret,
+    Refuse(WireRefusal),
+}
+
+/// Decide on `request` given the open `tickets`: every check, in the order
+/// that costs a guesser the most and tells it the least (the ticket's
+/// state only once its secret is proven).
+pub fn decide(asked: &Asked, request: &PairRequest, tickets: &[OpenTicket]) -> Decision {
+    if !asked.within_rate {
+        return Decision::Refuse(WireRefusal::RateLimited);
+    }
+    if !asked.has_account_key {
+        return Decision::Refuse(WireRefusal::NoAccountKey);
+    }
+    let Some(joiner) = asked.joiner else {
+        return Decision::Refuse(WireRefusal::NotADevice);
+    };
+    if request.account != asked.account {
+        return Decision::Refuse(WireRefusal::WrongAccount);
+    }
+    if request.device_name.len() > kith_keys::MAX_DEVICE_NAME_LEN {
+        return Decision::Refuse(WireRefusal::NameTooLong);
+    }
+    let transcript = transcript(&asked.account, &asked.device, &joiner);
+    let Some(index) = tickets
+        .iter()
+        .position(|t| check_proof(&t.secret, &transcript, &request.proof))
+    else {
+        return Decision::WrongSecret;
+    };
+    let ticket = &tickets[index];
+    if ticket.used {
+        Decision::Refuse(WireRefusal::Used)
+    } else if ticket.expires_at <= asked.now {
+        Decision::Refuse(WireRefusal::Expired)
+    } else {
+        Decision::Link {
+            ticket: index,
+            joiner,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +209,82 @@ mod tests {
             confirmation_code(&secret, &t),
             confirmation_code(&secret, &transcript(&account, &issuer, &other))
         );
+    }
+
+    #[test]
+    fn the_decision_checks_everything_and_spends_only_a_live_ticket() {
+        let account = AccountKey::from_seed(&[1; 32]).id();
+        let (issuer, joiner) = (
+            DeviceKey::from_seed(&[2; 32]).id(),
+            DeviceKey::from_seed(&[3; 32]).id(),
+        );
+        let asked = Asked {
+            account,
+            device: issuer,
+            has_account_key: true,
+            joiner: Some(joiner),
+            within_rate: true,
+            now: 100,
+        };
+        let live = OpenTicket {
+            secret: [9; 32],
+            expires_at: 200,
+            used: false,
+        };
+        let other = OpenTicket {
+            secret: [7; 32],
+            ..live
+        };
+        let request = PairRequest {
+            account,
+            device_name: "phone".into(),
+            proof: proof(&live.secret, &transcript(&account, &issuer, &joiner)),
+        };
+        let tickets = [other, live];
+        assert_eq!(
+            decide(&asked, &request, &tickets),
+            Decision::Link { ticket: 1, joiner }
+        );
+        let refuse = |a: &Asked, r: &PairRequest, t: &[OpenTicket]| match decide(a, r, t) {
+            Decision::Refuse(why) => why.code().to_string(),
+            Decision::WrongSecret => "wrong_secret".into(),
+            Decision::Link { .. } => "linked".into(),
+        };
+        let limited = Asked {
+            within_rate: false,
+            ..asked
+        };
+        assert_eq!(refuse(&limited, &request, &tickets), "rate_limited");
+        let keyless = Asked {
+            has_account_key: false,
+            ..asked
+        };
+        assert_eq!(refuse(&keyless, &request, &tickets), "no_account_key");
+        let no_device = Asked {
+            joiner: None,
+            ..asked
+        };
+        assert_eq!(refuse(&no_device, &request, &tickets), "not_a_device");
+        let elsewhere = PairRequest {
+            account: AccountKey::from_seed(&[5; 32]).id(),
+            ..request.clone()
+        };
+        assert_eq!(refuse(&asked, &elsewhere, &tickets), "wrong_account");
+        let long = PairRequest {
+            device_name: "x".repeat(kith_keys::MAX_DEVICE_NAME_LEN + 1),
+            ..request.clone()
+        };
+        assert_eq!(refuse(&asked, &long, &tickets), "name_too_long");
+        assert_eq!(refuse(&asked, &request, &[other]), "wrong_secret");
+        let used = OpenTicket { used: true, ..live };
+        assert_eq!(refuse(&asked, &request, &[used]), "used");
+        let late = Asked { now: 200, ..asked };
+        assert_eq!(refuse(&late, &request, &tickets), "expired");
+        // A proof for another joiner (relayed) fits no ticket.
+        let relayed = Asked {
+            joiner: Some(DeviceKey::from_seed(&[4; 32]).id()),
+            ..asked
+        };
+        assert_eq!(refuse(&relayed, &request, &tickets), "wrong_secret");
     }
 }

@@ -60,8 +60,12 @@ pub enum Served {
     Outcome(PullOutcome),
     /// The requester lacks at least [`DOCUMENT_AFTER_CHANGES`] changes, or
     /// some lack their own signature: answer with the whole document if it
-    /// fits; otherwise with `fallback`.
-    WholeWanted { fallback: PullOutcome },
+    /// fits; otherwise with `fallback`, which takes `cost` bytes of the
+    /// budget. The budget is not charged for it here: a whole document
+    /// must be weighed against the budget as it was, not after the
+    /// fallback it replaces (that made every catch-up of a stranger's copy
+    /// go change by change, a `Busy` apart, found by `kith-bench` B3).
+    WholeWanted { fallback: PullOutcome, cost: usize },
 }
 
 /// Answer one pull item within `budget` bytes: the serving rule, then the
@@ -91,14 +95,15 @@ pub fn serve_item(
     let mut batch = ChangeBatch::default();
     let mut more = false;
     let mut unsigned = false;
+    let mut left = *budget;
     for change in changes {
-        if change.bytes.len() + CHANGE_OVERHEAD > *budget {
+        if change.bytes.len() + CHANGE_OVERHEAD > left {
             more = true;
             break;
         }
         match holder.signature(&item.owner, item.doc, &change.hash) {
             Some((cert, signature)) => {
-                *budget -= change.bytes.len() + CHANGE_OVERHEAD;
+                left -= change.bytes.len() + CHANGE_OVERHEAD;
                 batch.push(change.bytes, signature, &cert);
             }
             None => unsigned = true,
@@ -106,8 +111,12 @@ pub fn serve_item(
     }
     let outcome = PullOutcome::Changes { heads, batch, more };
     if many || unsigned {
-        Served::WholeWanted { fallback: outcome }
+        Served::WholeWanted {
+            fallback: outcome,
+            cost: *budget - left,
+        }
     } else {
+        *budget = left;
         Served::Outcome(outcome)
     }
 }
@@ -252,10 +261,22 @@ mod tests {
         unsigned.sigs.remove(&hashes[0]);
         unsigned.friends = vec![friend];
         let mut budget = 1 << 20;
-        assert!(matches!(
-            serve_item(&mut unsigned, Some(&friend), &item, &mut budget),
-            Served::WholeWanted { .. }
-        ));
+        let Served::WholeWanted { fallback, cost } =
+            serve_item(&mut unsigned, Some(&friend), &item, &mut budget)
+        else {
+            panic!("whole document wanted");
+        };
+        // The whole document is weighed against the budget as it was; the
+        // fallback's cost is for the caller to charge if it sends it.
+        assert_eq!(
+            budget,
+            1 << 20,
+            "a whole-document answer was charged for its fallback"
+        );
+        let PullOutcome::Changes { batch, .. } = fallback else {
+            panic!("changes");
+        };
+        assert!(cost >= batch.changes.iter().map(|c| c.bytes.len()).sum::<usize>());
     }
 
     #[test]

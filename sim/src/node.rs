@@ -357,7 +357,9 @@ impl SimNode {
                 };
                 match replication::serve_item(self, as_who.as_ref(), &item, &mut budget) {
                     Served::Outcome(o) => o,
-                    Served::WholeWanted { fallback } => fallback,
+                    // The simulator has no whole-document answers (each
+                    // item has its own budget): the changes go instead.
+                    Served::WholeWanted { fallback, .. } => fallback,
                 }
             };
             // The checker's own view of the serving rule.

@@ -115,49 +115,49 @@ impl NodeActor {
     }
 
     fn pair(&mut self, peer: PeerId, request: &PairRequest) -> Result<PairResponse, NodeError> {
-        let refused = |refusal: WireRefusal| Ok(PairResponse::refused(&refusal));
         let now = unix_now();
-        if !self.friends.limiter.allow(&peer, now) {
-            return refused(WireRefusal::RateLimited);
-        }
-        let Some(account_key) = self.identity.account_key.clone() else {
-            return refused(WireRefusal::NoAccountKey);
+        let asked = pairing::Asked {
+            account: self.identity.account(),
+            device: self.identity.device(),
+            has_account_key: self.identity.account_key.is_some(),
+            joiner: device_of(&peer),
+            within_rate: self.friends.limiter.allow(&peer, now),
+            now,
         };
-        let Some(joiner) = device_of(&peer) else {
-            return refused(WireRefusal::NotADevice);
-        };
-        if request.account != self.identity.account() {
-            return refused(WireRefusal::WrongAccount);
-        }
-        if request.device_name.len() > kith_keys::MAX_DEVICE_NAME_LEN {
-            return refused(WireRefusal::NameTooLong);
-        }
-        let transcript =
-            pairing::transcript(&self.identity.account(), &self.identity.device(), &joiner);
         let pairings = self.store.pairings(now)?;
-        let Some(mut ticket) = pairings
+        let open: Vec<pairing::OpenTicket> = pairings
             .iter()
-            .find(|p| pairing::check_proof(&p.secret, &transcript, &request.proof))
-            .cloned()
-        else {
-            // A wrong secret counts against every open ticket; too many burn them.
-            for mut open in pairings.into_iter().filter(|p| !p.used) {
-                open.attempts += 1;
-                if open.attempts >= MAX_PAIR_ATTEMPTS {
-                    open.used = true;
+            .map(|p| pairing::OpenTicket {
+                secret: p.secret,
+                expires_at: p.expires_at,
+                used: p.used,
+            })
+            .collect();
+        let (index, joiner) = match pairing::decide(&asked, request, &open) {
+            pairing::Decision::Link { ticket, joiner } => (ticket, joiner),
+            pairing::Decision::Refuse(refusal) => return Ok(PairResponse::refused(&refusal)),
+            pairing::Decision::WrongSecret => {
+                // Counts against every open ticket; too many burn them.
+                for mut open in pairings.into_iter().filter(|p| !p.used) {
+                    open.attempts += 1;
+                    if open.attempts >= MAX_PAIR_ATTEMPTS {
+                        open.used = true;
+                    }
+                    self.store.put_pairing(&open)?;
                 }
-                self.store.put_pairing(&open)?;
+                return Ok(PairResponse::refused(&WireRefusal::WrongSecret));
             }
-            return refused(WireRefusal::WrongSecret);
         };
-        if ticket.used {
-            return refused(WireRefusal::Used);
-        }
-        if ticket.expires_at <= now {
-            return refused(WireRefusal::Expired);
-        }
+        let (Some(account_key), Some(mut ticket)) = (
+            self.identity.account_key.clone(),
+            pairings.get(index).cloned(),
+        ) else {
+            return Ok(PairResponse::refused(&WireRefusal::Internal));
+        };
         ticket.used = true;
         self.store.put_pairing(&ticket)?;
+        let transcript =
+            pairing::transcript(&self.identity.account(), &self.identity.device(), &joiner);
         let name = if request.device_name.is_empty() {
             "device".to_string()
         } else {

@@ -235,12 +235,9 @@ impl NodeActor {
             };
             self.bridges.inflight.insert(key);
             *busy.entry(delivery.bridge.clone()).or_default() += 1;
-            let internal = self.internal_tx.clone();
-            tokio::spawn(async move {
+            self.children.spawn(async move {
                 let result = handle.call("publish", params).await;
-                let _ = internal
-                    .send(Internal::Delivered { delivery, result })
-                    .await;
+                Some(Internal::Delivered { delivery, result })
             });
         }
     }
@@ -313,16 +310,13 @@ impl NodeActor {
             return;
         }
         let mut handle = bridges::spawn(config.clone(), self.bridges_dir.join(&config.name));
-        let internal = self.internal_tx.clone();
-        tokio::spawn(async move {
+        self.children.spawn(async move {
             let status = handle.ready().await;
-            let _ = internal
-                .send(Internal::BridgeStarted {
-                    handle,
-                    status,
-                    reply,
-                })
-                .await;
+            Some(Internal::BridgeStarted {
+                handle,
+                status,
+                reply,
+            })
         });
     }
 
@@ -388,10 +382,11 @@ impl NodeActor {
             let capable = matches!(handle.status(), BridgeStatus::Running(Description { ref capabilities, .. }) if capabilities.iter().any(|c| c == "profile"));
             if capable {
                 let (handle, params) = (handle.clone(), params.clone());
-                tokio::spawn(async move {
+                self.children.spawn(async move {
                     if let Err(e) = handle.call("update_profile", params).await {
                         tracing::warn!(bridge = %handle.config.name, error = %e, "profile update not pushed");
                     }
+                    None
                 });
             }
         }

@@ -193,17 +193,14 @@ impl NodeActor {
             let Ok(params) = serde_json::to_value(params) else {
                 continue;
             };
-            let internal = self.internal_tx.clone();
-            tokio::spawn(async move {
+            self.children.spawn(async move {
                 let result = handle.call("verify_link", params).await;
-                let _ = internal
-                    .send(Internal::LinkChecked {
-                        owner,
-                        platform: link.platform,
-                        handle: link.handle,
-                        result,
-                    })
-                    .await;
+                Some(Internal::LinkChecked {
+                    owner,
+                    platform: link.platform,
+                    handle: link.handle,
+                    result,
+                })
             });
         }
     }

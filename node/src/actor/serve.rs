@@ -282,9 +282,12 @@ impl NodeActor {
     ) -> PullOutcome {
         match replication::serve_item(self, requester, item, budget) {
             Served::Outcome(outcome) => outcome,
-            Served::WholeWanted { fallback } => self
+            Served::WholeWanted { fallback, cost } => self
                 .whole_document(&item.owner, item.doc, budget)
-                .unwrap_or(fallback),
+                .unwrap_or_else(|| {
+                    *budget = budget.saturating_sub(cost);
+                    fallback
+                }),
         }
     }
 
@@ -311,6 +314,7 @@ impl NodeActor {
             }
         };
         if bytes.len() > MAX_DOCUMENT_BYTES || bytes.len() + DOCUMENT_OVERHEAD > *budget {
+            tracing::debug!(%owner, doc = %kind, bytes = bytes.len(), budget = *budget, "the whole document does not fit this answer");
             return None;
         }
         let genesis = kith_crdt::genesis_hash();
