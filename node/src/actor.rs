@@ -339,6 +339,11 @@ impl NodeActor {
         self.expire_add_waiters(now);
         self.run_due_retries(now);
         self.drop_silent_peers(now);
+        let me = *self.swarm.local_peer_id();
+        for surplus in self.peers.surplus_connections(&me, now) {
+            tracing::debug!(connection = %surplus, "closing a surplus connection");
+            self.swarm.close_connection(surplus);
+        }
         self.maintain_relays();
         if now.duration_since(self.last_retry) >= RETRY_EVERY {
             self.last_retry = now;

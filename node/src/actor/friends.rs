@@ -502,7 +502,7 @@ impl NodeActor {
     pub(super) fn friends_online(&self) -> usize {
         kith_crdt::friends::accounts(self.docs.own(DocKind::Friends))
             .iter()
-            .filter(|a| self.peer_of_account(a).is_some())
+            .filter(|a| self.peers.of_account(a).next().is_some())
             .count()
     }
 

@@ -415,8 +415,15 @@ impl NodeActor {
     }
 
     /// A connected device of `account`, if any.
-    pub(super) fn peer_of_account(&self, account: &AccountId) -> Option<PeerId> {
-        self.peers.of_account(account).next()
+    /// A connected device of `account` that `account` has not revoked (a
+    /// revoked device still proves its account on connection, but holds
+    /// nothing new: pulling from it, found by a test under load, left a
+    /// friend without the owner's edit until the next check).
+    pub(super) fn peer_of_account(&mut self, account: &AccountId) -> Option<PeerId> {
+        let peers: Vec<PeerId> = self.peers.of_account(account).collect();
+        peers.into_iter().find(|peer| {
+            crate::net::device_of(peer).is_some_and(|device| !self.is_revoked(account, &device))
+        })
     }
 
     pub(super) fn disconnect_account(&mut self, account: &AccountId) {

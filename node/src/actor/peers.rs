@@ -30,6 +30,10 @@ pub const MAX_REJECTED: usize = 1024;
 /// flood of connections cannot crowd out friends.
 pub const MAX_STRANGER_PEERS: usize = 64;
 
+/// How old a surplus direct connection to a peer gets before it is closed
+/// (long enough for the AutoNAT probe that dialled it back to finish).
+pub const SURPLUS_GRACE: Duration = Duration::from_secs(5);
+
 /// How long a peer has to prove its account (`/kith/hello/1`) before it is
 /// disconnected.
 pub const HELLO_DEADLINE: Duration = Duration::from_secs(20);
@@ -42,12 +46,20 @@ pub(super) struct Peer {
     pub addr: Multiaddr,
     /// What the peer says it listens on (identify), for dialling it again.
     pub listen_addrs: Vec<Multiaddr>,
-    /// Open connections, and whether each goes through a relay.
-    pub connections: HashMap<ConnectionId, bool>,
+    /// Open connections.
+    pub connections: HashMap<ConnectionId, Link>,
     /// Reached through an explicit `connect` (not the DHT or mDNS): a
     /// stranger we follow and whose public documents we keep.
     pub introduced: bool,
     pub connected_at: Instant,
+}
+
+/// One open connection to a peer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Link {
+    /// Through a circuit relay.
+    pub relayed: bool,
+    pub opened: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -81,7 +93,48 @@ impl Peers {
         if !relayed {
             entry.addr = addr;
         }
-        entry.connections.insert(connection, relayed);
+        entry.connections.insert(
+            connection,
+            Link {
+                relayed,
+                opened: now,
+            },
+        );
+    }
+
+    /// Direct connections beyond the oldest one to the same peer, once
+    /// [`SURPLUS_GRACE`] old: an AutoNAT dial-back, a redial that raced an
+    /// open connection. Each would keep its own keep-alive traffic and
+    /// count against `MAX_CONNECTIONS_PER_PEER`; once that is full, every
+    /// dial-back is denied and AutoNAT decides the node is unreachable
+    /// (measured: two daemons on loopback flipped to `Private` after four
+    /// probes and probed every 5 s from then on; kith-bench B8's idle
+    /// traffic went from 33 to ~300 B/s per friend). Only the side with
+    /// the smaller peer id closes them, so the two sides never close
+    /// different ones. Relayed connections are left alone (DCUtR replaces
+    /// them with a direct one).
+    pub fn surplus_connections(&self, me: &PeerId, now: Instant) -> Vec<ConnectionId> {
+        let mut out = Vec::new();
+        for (peer, entry) in &self.connected {
+            if me >= peer {
+                continue;
+            }
+            let mut direct: Vec<(ConnectionId, Instant)> = entry
+                .connections
+                .iter()
+                .filter(|(_, link)| !link.relayed)
+                .map(|(id, link)| (*id, link.opened))
+                .collect();
+            direct.sort_unstable();
+            out.extend(
+                direct
+                    .into_iter()
+                    .skip(1)
+                    .filter(|(_, opened)| now.duration_since(*opened) >= SURPLUS_GRACE)
+                    .map(|(id, _)| id),
+            );
+        }
+        out
     }
 
     /// Returns true if that was the last connection to the peer.
@@ -184,7 +237,7 @@ impl Peers {
                     device: p.device?,
                     account: p.account,
                     addr: p.addr.clone(),
-                    via: if p.connections.values().any(|relayed| !relayed) {
+                    via: if p.connections.values().any(|link| !link.relayed) {
                         Via::Direct
                     } else {
                         Via::Relayed
@@ -216,6 +269,38 @@ mod tests {
         assert!(!peers.connection_closed(&p, c1));
         assert!(peers.connection_closed(&p, c2));
         assert!(peers.get(&p).is_none());
+    }
+
+    #[test]
+    fn surplus_direct_connections_are_closed_by_one_side_after_a_grace() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let (me, peer) = if a < b { (a, b) } else { (b, a) };
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+        let relayed: Multiaddr = "/ip4/127.0.0.1/tcp/2/p2p-circuit".parse().unwrap();
+        let start = Instant::now();
+        let c = ConnectionId::new_unchecked;
+        let mut peers = Peers::default();
+        peers.connection_opened(peer, c(1), relayed, true, start);
+        peers.connection_opened(peer, c(2), addr.clone(), false, start);
+        peers.connection_opened(peer, c(3), addr.clone(), false, start);
+        peers.connection_opened(peer, c(4), addr, false, start + SURPLUS_GRACE);
+        // Only the dial-back old enough goes; the oldest direct one and
+        // the relayed one stay.
+        assert_eq!(
+            peers.surplus_connections(&me, start + SURPLUS_GRACE),
+            vec![c(3)]
+        );
+        assert!(peers.surplus_connections(&me, start).is_empty());
+        // The other side (the larger id) leaves them to us.
+        let mut theirs = Peers::default();
+        let direct: Multiaddr = "/ip4/127.0.0.1/tcp/3".parse().unwrap();
+        theirs.connection_opened(me, c(7), direct.clone(), false, start);
+        theirs.connection_opened(me, c(8), direct, false, start);
+        assert!(
+            theirs
+                .surplus_connections(&peer, start + SURPLUS_GRACE * 2)
+                .is_empty()
+        );
     }
 
     #[test]
