@@ -8,7 +8,7 @@ use kith_node::{Node, bridges::BridgeConfig, node::Visibility, store::DeliverySt
 use kith_tests::{
     TIMEOUT, TestNode, befriend,
     sink::{Reply, WebhookSink, kill_children, sibling_binary},
-    until,
+    until, wait_for,
 };
 
 async fn in_feed(node: Node, owner: AccountId, text: &'static str) -> bool {
@@ -174,7 +174,7 @@ async fn a_plugin_killed_mid_delivery_is_restarted_and_the_post_delivered_once()
         .await
         .unwrap();
     // The first POST is held by the platform; kill the plugin meanwhile.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(wait_for(TIMEOUT, || async { sink.arrived() >= 1 }).await);
     assert_eq!(
         kill_children(&plugin),
         1,
@@ -259,5 +259,4 @@ async fn misbehaving_plugins_never_take_the_daemon_down() {
         .map(|b| b.name)
         .collect();
     assert_eq!(names, vec!["garbage".to_string()]);
-    let _ = TIMEOUT;
 }

@@ -23,6 +23,8 @@ pub enum Reply {
 pub struct WebhookSink {
     pub url: String,
     received: Arc<Mutex<Vec<(String, String)>>>,
+    /// Requests that arrived (answered or still held).
+    arrived: Arc<Mutex<usize>>,
 }
 
 impl std::fmt::Debug for WebhookSink {
@@ -42,6 +44,7 @@ impl WebhookSink {
         let sink = WebhookSink {
             url,
             received: received.clone(),
+            arrived: count.clone(),
         };
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -91,6 +94,12 @@ impl WebhookSink {
             }
         });
         Ok(sink)
+    }
+
+    /// How many requests have arrived, including one being held: a test
+    /// waits on it to act while the platform holds a call.
+    pub fn arrived(&self) -> usize {
+        *self.arrived.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Every accepted POST: (idempotency key, body).
