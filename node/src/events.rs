@@ -46,6 +46,14 @@ pub enum Event {
     },
     /// A device of this account was revoked.
     DeviceRevoked { device: DeviceId },
+    /// A platform link's proof was checked through its bridge (ours or a
+    /// friend's link); a platform that was down leaves no event.
+    LinkChecked {
+        owner: AccountId,
+        platform: String,
+        handle: String,
+        verified: bool,
+    },
     /// A document changed here (a local edit or changes received).
     DocUpdated {
         owner: AccountId,
@@ -66,6 +74,7 @@ impl Event {
             Event::FriendRequestDeclined { .. } => "friend_request_declined",
             Event::FriendRemoved { .. } => "friend_removed",
             Event::SuggestionFound { .. } => "suggestion_found",
+            Event::LinkChecked { .. } => "link_checked",
             Event::DocUpdated { .. } => "doc_updated",
             Event::DeviceLinked { .. } => "device_linked",
             Event::DeviceRevoked { .. } => "device_revoked",

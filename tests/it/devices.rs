@@ -8,8 +8,10 @@ use kith_node::{
     net::join::{self, JoinError},
     node::Visibility,
 };
-use kith_protocol::refusal::WireRefusal;
-use kith_protocol::ticket::{Ticket, TicketKind};
+use kith_protocol::{
+    refusal::WireRefusal,
+    ticket::{Ticket, TicketKind},
+};
 use kith_tests::{TestNode, befriend, until};
 
 async fn pairing_ticket(node: &Node, admin: bool) -> Ticket {

@@ -8,9 +8,9 @@ use std::{
 };
 
 use kith_keys::AccountId;
-use kith_node::{Node, bridges::BridgeConfig, node::FriendTarget};
+use kith_node::{Node, bridges::BridgeConfig, events::Event, node::FriendTarget};
 use kith_protocol::ticket::{Ticket, TicketKind};
-use kith_tests::{TestNode, sink::sibling_binary, until};
+use kith_tests::{TIMEOUT, TestNode, sink::sibling_binary, until};
 
 struct Server(Child);
 
@@ -122,11 +122,29 @@ async fn a_link_proof_is_verified_by_its_owner_and_by_friends() {
         .await
         .unwrap();
     let wrong = toot(&instance, &b_statement).await;
+    let mut events = a.node.subscribe();
     a.node
         .add_link("mastodon".into(), "@testuser@localhost".into(), wrong)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Wait for the check itself, not a guess at how long it takes.
+    let checked = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match events.recv().await {
+                Ok(Event::LinkChecked {
+                    handle, verified, ..
+                }) if handle == "@testuser@localhost" => break Some(verified),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break None,
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        checked,
+        Ok(Some(false)),
+        "the wrong proof was never checked"
+    );
     assert!(
         verified(a.node.clone(), a_id, "@testuser@localhost", false).await,
         "a proof naming another account was accepted"

@@ -1,23 +1,23 @@
 //! Linked devices on the actor side: pairing tickets, `/kith/pair/1` on the
 //! issuing device, the device list, revocation and what it takes away.
 
-use crate::refusal::DevicesRefusal;
 use kith_crdt::{
     DocKind,
     identity::{self, Revocation},
 };
 use kith_keys::{AccountId, DeviceCert, DeviceId};
-use kith_protocol::refusal::WireRefusal;
 use kith_protocol::{
     pairing::{
         self, MAX_OPEN_PAIRINGS, MAX_PAIR_ATTEMPTS, MAX_PAIR_TTL_SECS, PairRequest, PairResponse,
     },
+    refusal::WireRefusal,
     sync::Cutoffs,
     ticket::{Ticket, TicketKind},
 };
 use libp2p::{PeerId, request_response};
 
 use super::NodeActor;
+use crate::refusal::DevicesRefusal;
 use crate::{
     events::Event,
     net::device_of,

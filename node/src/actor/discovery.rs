@@ -1,7 +1,6 @@
 //! Suggestions from personal information: imported contacts matched against
 //! identifiers people opted to be discoverable by.
 
-use crate::refusal::FriendsRefusal;
 use std::collections::BTreeMap;
 
 use kith_crdt::friends;
@@ -11,6 +10,7 @@ use kith_protocol::records::{self, Claim};
 use kith_crdt::DocKind;
 
 use super::NodeActor;
+use crate::refusal::FriendsRefusal;
 use crate::{
     contacts::ContactId,
     node::{DiscoverableChange, NodeError},

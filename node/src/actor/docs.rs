@@ -1,7 +1,6 @@
 //! Documents on the actor side: the open copies, local edits (commit, sign,
 //! store, announce) and remote changes (verify, apply, store).
 
-use crate::refusal::ProfileRefusal;
 use std::collections::{BTreeMap, HashMap};
 
 use kith_crdt::Hash;
@@ -16,6 +15,7 @@ use super::{
     NodeActor,
     gossip::{Origin, inline_batch},
 };
+use crate::refusal::ProfileRefusal;
 use crate::{
     events::Event,
     node::NodeError,

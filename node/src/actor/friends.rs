@@ -1,7 +1,6 @@
 //! Friends on the actor side: tickets, requests, accept/decline/remove/block,
 //! and the friends document they change.
 
-use crate::refusal::FriendsRefusal;
 use std::{
     collections::HashMap,
     time::{Duration, Instant},
@@ -21,6 +20,7 @@ use kith_protocol::{
 use libp2p::{PeerId, request_response::OutboundRequestId};
 
 use super::NodeActor;
+use crate::refusal::FriendsRefusal;
 use crate::{
     events::Event,
     node::{FriendAction, FriendInfo, FriendOutcome, FriendTarget, Invite, NodeError, Reply},

@@ -1,17 +1,17 @@
 //! `/kith/friend/1` on the actor side: sealing and delivering queued messages,
 //! judging incoming ones, acting on replies.
 
-use crate::refusal::FriendsRefusal;
 use kith_crdt::DocKind;
 use kith_keys::{AccountId, sign::Context};
-use kith_protocol::refusal::WireRefusal;
 use kith_protocol::{
     friend::{Action, Body, Opened, Reply, Signed},
     friendship::{self, Effect, Incoming, Refusal, Standing},
+    refusal::WireRefusal,
 };
 use libp2p::{PeerId, request_response};
 
 use super::{NodeActor, friends::Inflight};
+use crate::refusal::FriendsRefusal;
 use crate::{
     events::Event,
     node::{FriendOutcome, NodeError},

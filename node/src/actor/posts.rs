@@ -1,7 +1,6 @@
 //! Posts and bridges on the actor side: writing posts into the feed, the
 //! durable outbox towards bridge plugins, and the bridges themselves.
 
-use crate::refusal::PostsRefusal;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use kith_crdt::{
@@ -12,6 +11,7 @@ use kith_keys::AccountId;
 use kith_protocol::bridge::{Description, Publish, Published, UpdateProfile};
 
 use super::{Internal, NodeActor};
+use crate::refusal::PostsRefusal;
 use crate::{
     bridges::{self, BridgeConfig, BridgeHandle, BridgeStatus, CallError},
     node::{BridgeInfo, FeedPost, NodeError, Reply, Visibility},

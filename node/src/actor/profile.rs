@@ -1,6 +1,5 @@
 //! Profiles and platform links on the actor side.
 
-use crate::refusal::{DevicesRefusal, ProfileRefusal};
 use std::collections::BTreeMap;
 
 use kith_crdt::{
@@ -13,8 +12,10 @@ use kith_keys::AccountId;
 use kith_protocol::bridge;
 
 use super::{Internal, NodeActor};
+use crate::refusal::{DevicesRefusal, ProfileRefusal};
 use crate::{
     bridges::{BridgeHandle, BridgeStatus, CallError},
+    events::Event,
     node::{NodeError, ProfileView, Visibility},
     store::LinkCheck,
     unix_now,
@@ -237,6 +238,12 @@ impl NodeActor {
         let _ = self
             .store
             .put_link_check(&owner, &platform, &handle, &check);
+        self.emit(Event::LinkChecked {
+            owner,
+            platform,
+            handle,
+            verified: check.verified,
+        });
     }
 
     pub(super) fn remove_link(&mut self, platform: &str, handle: &str) -> Result<(), NodeError> {

@@ -2,13 +2,13 @@
 //! ticket's device, proves the secret and receives a device certificate.
 //! Used by `kith device join`, which runs without a daemon.
 
-use kith_protocol::refusal::WireRefusal;
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use kith_keys::{DeviceCert, DeviceKey};
 use kith_protocol::{
     pairing::{self, PairRequest, PairResponse},
+    refusal::WireRefusal,
     ticket::Ticket,
 };
 use libp2p::{
