@@ -340,7 +340,10 @@ impl NodeActor {
         self.run_due_retries(now);
         self.drop_silent_peers(now);
         let me = *self.swarm.local_peer_id();
-        for surplus in self.peers.surplus_connections(&me, now) {
+        // A relay node spares its clients' connections (their reservations
+        // and circuits), a client the connections to its relays.
+        let spared = |peer: &libp2p::PeerId| self.reach.relay_mode || self.reach.relies_on(peer);
+        for surplus in self.peers.surplus_connections(&me, now, spared) {
             tracing::debug!(connection = %surplus, "closing a surplus connection");
             self.swarm.close_connection(surplus);
         }

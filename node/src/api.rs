@@ -1,7 +1,9 @@
 //! The local HTTP+JSON API on loopback: the only way in for the CLI and the web page.
 //!
-//! Every request passes [`auth::guard`] (Host, Origin, bearer token) before
-//! any route sees it. Routes live under `/v1/`; state changes are POST only.
+//! Every request passes [`auth::guard`] (Host, Origin, then the bearer token
+//! or a page session) before any route sees it, and every response carries
+//! [`web::security_headers`]. Routes live under `/v1/`; state changes are
+//! POST only. The page itself is served at `/` (see [`web`]).
 //! The API's JSON shapes are defined only here (the CLI reads answers
 //! through these same types); `docs/api.md` lists them.
 
@@ -12,6 +14,8 @@ mod friends;
 mod posts;
 mod profile;
 pub(crate) mod routes;
+pub mod session;
+pub mod web;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -34,6 +38,7 @@ pub use profile::{
     SetFieldRequest, SetFieldResponse, StatementJson, StatementQuery,
 };
 pub use routes::{ConnectRequest, ConnectResponse, PeerJson, StatusJson};
+pub use web::OpenResponse;
 
 use crate::node::Node;
 
@@ -54,6 +59,12 @@ pub fn router(node: Node, token: String, addr: SocketAddr) -> Router {
         access: Arc::new(auth::Access::new(token, addr)),
     };
     Router::new()
+        .route("/", routing::get(web::page))
+        .route("/login", routing::get(web::login))
+        .route("/app.js", routing::get(web::script))
+        .route("/app.css", routing::get(web::style))
+        .route("/v1/open", routing::post(web::open))
+        .route("/v1/qr", routing::get(web::qr))
         .route("/v1/status", routing::get(routes::status))
         .route("/v1/connect", routing::post(routes::connect))
         .route("/v1/events", routing::get(routes::events))
@@ -106,5 +117,6 @@ pub fn router(node: Node, token: String, addr: SocketAddr) -> Router {
             state.clone(),
             auth::guard,
         ))
+        .layer(axum::middleware::map_response(web::security_headers))
         .with_state(state)
 }

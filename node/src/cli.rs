@@ -77,6 +77,12 @@ pub enum Command {
     },
     /// Show the daemon's state: ids, listen addresses, connected peers.
     Status,
+    /// Open the local web page: prints a one-time login link (valid 2 minutes).
+    Open {
+        /// Only print the link; do not start a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
     /// Dial a peer now (LAN without mDNS, tests).
     Connect {
         #[arg(value_name = "MULTIADDR")]

@@ -31,6 +31,7 @@ pub mod home;
 pub mod logging;
 pub mod net;
 pub mod node;
+pub mod qr;
 pub mod refusal;
 pub mod store;
 pub mod tap;

@@ -72,7 +72,7 @@ start_in() { # NODE NS DAEMON-ARGS...
   local n=$1 s=$2; shift 2
   mkdir -p "$SCRATCH/$n"
   [ -e "$SCRATCH/$n/.inited" ] || { kn "$n" "$s" init --name "$n" >/dev/null || fail "init $n"; touch "$SCRATCH/$n/.inited"; }
-  ip netns exec "$LAB-$s" env KITH_HOME="$SCRATCH/$n" RUST_LOG=${RUST_LOG:-info} "$KITH" daemon --no-mdns "$@" >>"$SCRATCH/$n.log" 2>&1 &
+  ip netns exec "$LAB-$s" env KITH_HOME="$SCRATCH/$n" RUST_LOG=${RUST_LOG:-info,kith_node=debug} "$KITH" daemon --no-mdns "$@" >>"$SCRATCH/$n.log" 2>&1 &
   PIDS+=($!); eval "PID_$n=$!"
   for _ in $(seq 1 150); do [ -s "$SCRATCH/$n/daemon.json" ] && kn "$n" "$s" status --json >/dev/null 2>&1 && return 0; sleep 0.1; done
   tail -5 "$SCRATCH/$n.log"; fail "daemon $n not ready"
@@ -130,7 +130,7 @@ round() { # MODE EXPECTED-VIA TAG
   done
   if [ $asked != 1 ]; then
     echo "C's status: $(kn c$tag h2 status --json)"; echo "C's requests: $(kn c$tag h2 friend requests --json)"
-    grep -v libp2p "$SCRATCH/c$tag.log" | tail -15
+    for n in c$tag a$tag r$tag; do echo "--- $n's log"; grep -v "libp2p\|kademlia" "$SCRATCH/$n.log" | tail -25 | cut -c1-300; done
     fail "[$mode] a request by account id never reached A across the NATs"
   fi
   echo "[$mode] request by account id reached A through the DHT in $(( $(now_ms) - t_req )) ms"

@@ -112,11 +112,20 @@ impl Peers {
     /// traffic went from 33 to ~300 B/s per friend). Only the side with
     /// the smaller peer id closes them, so the two sides never close
     /// different ones. Relayed connections are left alone (DCUtR replaces
-    /// them with a direct one).
-    pub fn surplus_connections(&self, me: &PeerId, now: Instant) -> Vec<ConnectionId> {
+    /// them with a direct one), and so is every connection to a peer
+    /// `spared` names: a relay reservation and its circuits live on one
+    /// particular connection, which may not be the oldest (measured in the
+    /// NAT lab: the relay closed a home node's reservation as surplus, and
+    /// the home node was unreachable until it reserved again).
+    pub fn surplus_connections(
+        &self,
+        me: &PeerId,
+        now: Instant,
+        spared: impl Fn(&PeerId) -> bool,
+    ) -> Vec<ConnectionId> {
         let mut out = Vec::new();
         for (peer, entry) in &self.connected {
-            if me >= peer {
+            if me >= peer || spared(peer) {
                 continue;
             }
             let mut direct: Vec<(ConnectionId, Instant)> = entry
@@ -287,10 +296,16 @@ mod tests {
         // Only the dial-back old enough goes; the oldest direct one and
         // the relayed one stay.
         assert_eq!(
-            peers.surplus_connections(&me, start + SURPLUS_GRACE),
+            peers.surplus_connections(&me, start + SURPLUS_GRACE, |_| false),
             vec![c(3)]
         );
-        assert!(peers.surplus_connections(&me, start).is_empty());
+        assert!(peers.surplus_connections(&me, start, |_| false).is_empty());
+        // A relay (or a client of ours, on a relay node) keeps them all.
+        assert!(
+            peers
+                .surplus_connections(&me, start + SURPLUS_GRACE, |p| *p == peer)
+                .is_empty()
+        );
         // The other side (the larger id) leaves them to us.
         let mut theirs = Peers::default();
         let direct: Multiaddr = "/ip4/127.0.0.1/tcp/3".parse().unwrap();
@@ -298,7 +313,7 @@ mod tests {
         theirs.connection_opened(me, c(8), direct, false, start);
         assert!(
             theirs
-                .surplus_connections(&peer, start + SURPLUS_GRACE * 2)
+                .surplus_connections(&peer, start + SURPLUS_GRACE * 2, |_| false)
                 .is_empty()
         );
     }

@@ -14,7 +14,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use libp2p::{Multiaddr, PeerId, autonat, core::transport::ListenerId, multiaddr::Protocol, relay};
+use libp2p::{
+    Multiaddr, PeerId, autonat,
+    core::{ConnectedPoint, transport::ListenerId},
+    multiaddr::Protocol,
+    relay,
+};
 
 use super::{NodeActor, peers::is_relayed};
 use crate::node::Reachability;
@@ -61,6 +66,11 @@ impl Reach {
         }
     }
 
+    /// Whether we asked `relay` for a reservation or hold one there.
+    pub fn relies_on(&self, relay: &PeerId) -> bool {
+        self.reservations.contains_key(relay)
+    }
+
     /// The relayed addresses of the reservations held.
     pub fn relayed_addrs(&self) -> Vec<Multiaddr> {
         self.reservations
@@ -94,6 +104,15 @@ impl NodeActor {
                 self.reach.failed.remove(&relay_peer_id);
             }
             other => tracing::debug!(?other, "relay client"),
+        }
+    }
+
+    /// A peer reached over the wider network may probe our reachability; one
+    /// on this host or our own network (loopback, private, link-local,
+    /// carrier-grade NAT ranges) or through a relay tells nothing about it.
+    pub(super) fn note_probe_server(&mut self, peer: PeerId, endpoint: &ConnectedPoint) {
+        if !endpoint.is_relayed() && is_beyond_our_network(endpoint.get_remote_address()) {
+            self.swarm.behaviour_mut().autonat.add_server(peer, None);
         }
     }
 
@@ -230,10 +249,69 @@ fn is_specific(addr: &Multiaddr) -> bool {
     })
 }
 
+/// Whether `addr` is on a network beyond this host and its LAN: not
+/// loopback, unspecified, private (RFC 1918, IPv6 unique-local),
+/// link-local or carrier-grade NAT (100.64.0.0/10).
+fn is_beyond_our_network(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => {
+            let cgnat = ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64;
+            !(ip.is_unspecified()
+                || ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || cgnat)
+        }
+        Protocol::Ip6(ip) => {
+            let segment = ip.segments()[0];
+            let unique_local = (segment & 0xfe00) == 0xfc00;
+            let link_local = (segment & 0xffc0) == 0xfe80;
+            !(ip.is_unspecified() || ip.is_loopback() || unique_local || link_local)
+        }
+        _ => false,
+    })
+}
+
 /// `addr` without a trailing `/p2p/…`.
 fn without_peer(mut addr: Multiaddr) -> Multiaddr {
     if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
         addr.pop();
     }
     addr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beyond(addr: &str) -> bool {
+        is_beyond_our_network(&addr.parse().expect("a multiaddr"))
+    }
+
+    #[test]
+    fn only_peers_beyond_our_network_probe_our_reachability() {
+        for near in [
+            "/ip4/127.0.0.1/tcp/1",
+            "/ip4/192.168.2.2/tcp/1",
+            "/ip4/10.0.0.7/udp/1/quic-v1",
+            "/ip4/172.16.5.1/tcp/1",
+            "/ip4/169.254.1.1/tcp/1",
+            "/ip4/100.64.0.1/tcp/1",
+            "/ip4/0.0.0.0/tcp/1",
+            "/ip6/::1/tcp/1",
+            "/ip6/fe80::1/tcp/1",
+            "/ip6/fd00::1/tcp/1",
+            "/dns4/example.org/tcp/1",
+        ] {
+            assert!(!beyond(near), "{near} is on our own network");
+        }
+        for far in [
+            "/ip4/198.51.100.10/tcp/4001",
+            "/ip4/203.0.113.9/udp/1/quic-v1",
+            "/ip4/100.128.0.1/tcp/1",
+            "/ip6/2001:db8::1/tcp/1",
+        ] {
+            assert!(beyond(far), "{far} is beyond our network");
+        }
+    }
 }

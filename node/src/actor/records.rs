@@ -84,9 +84,13 @@ impl NodeActor {
                 .kad
                 .add_address(&peer, addr.clone());
         }
+        // Dial even if a dial is already under way: Kademlia may be dialling
+        // the same peer at addresses it heard from others (a LAN or loopback
+        // address that cannot work from here), and waiting on that dial
+        // would drop the addresses this record or ticket gives.
         let opts = DialOpts::peer_id(peer)
             .addresses(addrs)
-            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .condition(PeerCondition::Disconnected)
             .build();
         if let Err(e) = self.swarm.dial(opts) {
             tracing::debug!(%peer, error = %e, "cannot dial");

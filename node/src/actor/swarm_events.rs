@@ -77,6 +77,7 @@ impl NodeActor {
                     Instant::now(),
                 );
                 self.dial_succeeded(connection_id, peer_id);
+                self.note_probe_server(peer_id, &endpoint);
                 if num_established.get() == 1 {
                     self.send_hello(peer_id);
                     self.enforce_stranger_cap();
@@ -91,6 +92,7 @@ impl NodeActor {
                 tracing::debug!(peer = %peer_id, cause = ?cause, "connection closed");
                 if self.peers.connection_closed(&peer_id, connection_id) {
                     self.replication.budgets.remove(&peer_id);
+                    self.swarm.behaviour_mut().autonat.remove_server(&peer_id);
                     if let Some(device) = device_of(&peer_id) {
                         self.emit(Event::PeerDisconnected { device });
                     }

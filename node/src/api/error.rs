@@ -22,6 +22,13 @@ refusals! {
         Unauthorized = "unauthorized", Unauthenticated;
         ForbiddenHost = "forbidden_host", Forbidden;
         ForbiddenOrigin = "forbidden_origin", Forbidden;
+        /// A page session's state change without its CSRF token, or a
+        /// request another site started.
+        ForbiddenCsrf = "forbidden_csrf", Forbidden;
+        /// A page session may not mint login links.
+        TokenRequired = "token_required", Forbidden;
+        /// Text too long for a QR code.
+        QrTooLong = "qr_too_long", Invalid;
         NotFound = "not_found", NotFound;
         MethodNotAllowed = "method_not_allowed", MethodNotAllowed;
         BodyTooLarge = "body_too_large", TooLarge;

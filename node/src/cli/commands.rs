@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{Cli, Client, Command};
 use crate::{
-    api::{ConnectRequest, ConnectResponse, StatusJson},
+    api::{ConnectRequest, ConnectResponse, OpenResponse, StatusJson},
     daemon::{Daemon, Overrides},
     home::{Home, Identity},
     store::Store,
@@ -99,6 +99,21 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Friend(command) => super::friends::friend(&home, json, command).await,
         Command::Contacts(command) => super::friends::contacts(&home, json, command).await,
         Command::Discoverable(command) => super::friends::discoverable(&home, json, command).await,
+        Command::Open { no_browser } => {
+            let answer: OpenResponse = Client::for_home(&home)?
+                .post(&home, "/open", &serde_json::json!({}))
+                .await?;
+            if !no_browser && let Err(e) = open_browser(&answer.url) {
+                eprintln!("could not start a browser ({e}); open the link yourself");
+            }
+            if json {
+                print_json(&answer)
+            } else {
+                say!("{}", answer.url);
+                say!("(works once, for the next two minutes)");
+                Ok(())
+            }
+        }
         Command::Connect { addr } => {
             let request = ConnectRequest { addr };
             let answer: ConnectResponse = Client::for_home(&home)?
@@ -189,4 +204,21 @@ pub(super) fn host_name() -> String {
         })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "device".to_string())
+}
+
+/// Hand `url` to the desktop's browser (`xdg-open`, or `open` on macOS),
+/// without waiting for it.
+fn open_browser(url: &str) -> std::io::Result<()> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(drop)
 }

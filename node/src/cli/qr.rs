@@ -4,12 +4,10 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use qrcode::{EcLevel, QrCode, render::svg, render::unicode};
+use qrcode::{QrCode, render::unicode};
 
 fn code(text: &str) -> anyhow::Result<QrCode> {
-    // Medium error correction: scannable from a screen or a slightly bent print.
-    QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
-        .context("the ticket is too long for a QR code")
+    crate::qr::code(text).context("the ticket is too long for a QR code")
 }
 
 /// The QR code as text for a terminal (two modules per character cell).
@@ -32,10 +30,7 @@ pub fn write_png(text: &str, path: &Path) -> anyhow::Result<()> {
 }
 
 pub fn write_svg(text: &str, path: &Path) -> anyhow::Result<()> {
-    let svg = code(text)?
-        .render::<svg::Color<'_>>()
-        .min_dimensions(400, 400)
-        .build();
+    let svg = crate::qr::svg(text).context("the ticket is too long for a QR code")?;
     std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))
 }
 

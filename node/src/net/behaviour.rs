@@ -114,11 +114,15 @@ fn relay_config() -> relay::Config {
 }
 
 /// AutoNAT, tuned so a node learns within seconds, not minutes, whether
-/// others can dial it, and willing to use peers on private or documentation
-/// address ranges as probes (LANs, test labs; libp2p's `only_global_ips`
-/// would ignore them).
+/// others can dial it. Probe servers are chosen by the actor
+/// (`actor::reach::note_probe_server`), not libp2p's "any connected peer": a
+/// peer on the same host or home network can always dial us back, and
+/// would make a node behind a NAT believe it is public. Documentation and
+/// other non-global ranges are allowed (test labs; libp2p's
+/// `only_global_ips` would refuse them).
 fn autonat_config() -> autonat::Config {
     autonat::Config {
+        use_connected: false,
         boot_delay: Duration::from_secs(2),
         retry_interval: Duration::from_secs(5),
         refresh_interval: Duration::from_secs(5 * 60),

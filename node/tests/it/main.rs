@@ -1,6 +1,7 @@
 //! Black-box tests of the real `kith` binary against temporary homes.
 
 mod api;
+mod browser;
 mod cli;
 mod daemon;
 mod devices;
@@ -9,3 +10,4 @@ mod hostile;
 mod profile;
 mod secrets;
 mod util;
+mod web;
