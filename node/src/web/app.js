@@ -298,7 +298,7 @@
         h('p', { class: 'id' }, f.account),
         h('p', { class: 'meta' }, 'Friends since ', when(f.since))),
       h('div', { class: 'actions' },
-        button('Remove', 'remove', { account: f.account }, { kind: 'danger', confirm: 'Confirm remove', aria: `Remove ${f.name || 'friend'}` }),
+        button('Remove', 'remove', { account: f.account }, { kind: 'danger', aria: `Remove ${f.name || 'friend'}` }),
         button('Block', 'block', { account: f.account }, { kind: 'danger', confirm: 'Confirm block', aria: `Block ${f.name || 'friend'}` })));
   }
 
@@ -324,7 +324,7 @@
     if (outgoing.length) {
       parts.push(h('h4', {}, 'Sent'), h('ul', { class: 'list' }, outgoing.map((r) => h('li', { class: 'item' },
         h('div', { class: 'item-main' },
-          h('div', { class: 'item-title' }, h('strong', {}, names.get(r.account) || 'Request'), badge(r.state || 'requested', r.state === 'declined' ? 'warn' : '')),
+          h('div', { class: 'item-title' }, h('strong', {}, names.get(r.account) || r.name || 'Unknown name'), badge(r.state || 'requested', r.state === 'declined' ? 'warn' : '')),
           h('p', { class: 'id' }, r.account),
           r.error ? h('p', { class: 'error' }, r.error) : null,
           h('p', { class: 'meta' }, 'Sent ', when(r.at)))))));
@@ -459,7 +459,7 @@
         h('p', { class: 'meta' }, caps.length ? `Can: ${caps.join(', ')}` : 'No capabilities reported')),
       h('div', { class: 'actions' },
         button('Test', 'bridge-test', { name: b.name }, { aria: `Test bridge ${b.name}` }),
-        button('Remove', 'bridge-remove', { name: b.name }, { kind: 'danger', confirm: 'Confirm remove', aria: `Remove bridge ${b.name}` })));
+        button('Remove', 'bridge-remove', { name: b.name }, { kind: 'danger', aria: `Remove bridge ${b.name}` })));
   }
 
   /** One checkbox per bridge in the post form, keeping what the user ticked. */
