@@ -167,3 +167,20 @@ pub(super) async fn qr(Query(query): Query<QrQuery>) -> Result<Response, ApiErro
         .map_err(|e| ApiError::new(ApiRefusal::QrTooLong, e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_whole_page_is_under_200_kb_and_has_its_csrf_slot() {
+        assert!(PAGE.len() + SCRIPT.len() + STYLE.len() < 200 * 1024);
+        assert_eq!(PAGE.matches(CSRF_SLOT).count(), 1);
+    }
+
+    #[test]
+    fn qr_codes_are_svg_and_bounded() {
+        assert!(crate::qr::svg("kithfriend1abc").unwrap().contains("<svg"));
+        assert!(crate::qr::svg(&"x".repeat(5000)).is_err());
+    }
+}

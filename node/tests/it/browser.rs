@@ -75,10 +75,10 @@ impl Browser {
 
     /// The element, waiting for it to appear.
     pub async fn wait_find(&self, css: &str) -> Element {
-        self.until(|b| async move { b.find(css).await.is_some() })
-            .await
-            .then_some(())
-            .unwrap_or_else(|| panic!("no `{css}` on the page"));
+        let found = self
+            .until(|b| async move { b.find(css).await.is_some() })
+            .await;
+        assert!(found, "no `{css}` on the page");
         self.find(css).await.expect("found a moment ago")
     }
 

@@ -426,3 +426,232 @@ fn another_origin_reads_and_changes_nothing() {
         "the API never refused the foreign page"
     );
 }
+
+/// Click the `data-action` button for one item inside `within`; the list
+/// may be redrawn (live) between finding the button and clicking it, so a
+/// click on a replaced element is tried again.
+async fn act(page: &Browser, within: &str, action: &str, key: &str, value: &str) {
+    let css = format!("[data-testid={within}] [data-action={action}][data-{key}=\"{value}\"]");
+    let clicked = page
+        .until(|p| {
+            let css = css.clone();
+            async move {
+                match p.find(&css).await {
+                    Some(button) => button.click().await.is_ok(),
+                    None => false,
+                }
+            }
+        })
+        .await;
+    assert!(clicked, "could not click {action} for {value}");
+}
+
+#[test]
+fn requests_bridges_links_and_devices_from_the_page() {
+    let (alice, bob, carol) = (Person::start(), Person::start(), Person::start());
+    for other in [&bob, &carol] {
+        assert!(
+            other
+                .home
+                .kith(&["connect", &alice.daemon.addr()])
+                .status
+                .success()
+        );
+    }
+    let atom = std::path::Path::new(crate::util::KITH).with_file_name("kith-bridge-atom");
+    let feed_file = alice.home.path().join("feed.xml");
+    runtime().block_on(async {
+        let page = alice.open_page().await;
+
+        // Incoming requests appear live; accept one, decline the other.
+        bob.home.json(&[
+            "friend",
+            "add",
+            &alice.account,
+            "--message",
+            "hi-from-bob",
+            "--json",
+        ]);
+        carol.home.json(&[
+            "friend",
+            "add",
+            &alice.account,
+            "--message",
+            "hi-from-carol",
+            "--json",
+        ]);
+        assert!(
+            page.until(|p| async move {
+                let t = p.text("[data-testid=request-list]").await;
+                t.contains("hi-from-bob") && t.contains("hi-from-carol")
+            })
+            .await,
+            "the requests did not appear without a reload"
+        );
+        act(&page, "request-list", "accept", "account", &bob.account).await;
+        act(&page, "request-list", "decline", "account", &carol.account).await;
+        assert!(wait_for(Duration::from_secs(30), || {
+            bob.home
+                .json(&["friend", "list", "--json"])
+                .to_string()
+                .contains(&alice.account)
+        }));
+        assert!(wait_for(Duration::from_secs(30), || {
+            alice.home.json(&["friend", "requests", "--json"])["incoming"]
+                .as_array()
+                .is_some_and(|rs| {
+                    rs.iter()
+                        .any(|r| r["account"] == carol.account.as_str() && r["state"] == "declined")
+                })
+        }));
+        assert!(
+            !alice
+                .home
+                .json(&["friend", "list", "--json"])
+                .to_string()
+                .contains(&carol.account)
+        );
+
+        // A platform link, added from the page.
+        page.fill("[data-testid=link-form]", "platform", "mastodon")
+            .await;
+        page.fill("[data-testid=link-form]", "handle", "@alice@example.org")
+            .await;
+        page.submit("[data-testid=link-form]").await;
+        assert!(wait_for(Duration::from_secs(30), || {
+            alice
+                .home
+                .json(&["link", "list", "--json"])
+                .to_string()
+                .contains("@alice@example.org")
+        }));
+
+        // A bridge added from the page carries a post made on the page.
+        let form = "[data-testid=bridge-form]";
+        page.fill(form, "name", "feed").await;
+        page.fill(form, "plugin", atom.to_str().expect("utf-8 path"))
+            .await;
+        page.fill(form, "settings", &format!("path={}", feed_file.display()))
+            .await;
+        page.submit(form).await;
+        assert!(
+            page.until(
+                |p| async move { p.text("[data-testid=bridge-list]").await.contains("feed") }
+            )
+            .await,
+            "the new bridge is not listed"
+        );
+        // The page ticks bridges for public posts once it has seen them.
+        assert!(
+            page.until(|p| async move {
+                p.find("[data-testid=post-form] input[name=bridge]")
+                    .await
+                    .is_some()
+            })
+            .await
+        );
+        page.fill("[data-testid=post-form]", "text", "to-the-atom-feed")
+            .await;
+        page.submit("[data-testid=post-form]").await;
+        assert!(wait_for(Duration::from_secs(30), || {
+            std::fs::read_to_string(&feed_file).is_ok_and(|f| f.contains("to-the-atom-feed"))
+        }));
+        assert!(
+            page.until(
+                |p| async move { p.text("[data-testid=delivery]").await.contains("delivered") }
+            )
+            .await,
+            "the page does not show the post delivered through the bridge"
+        );
+        act(&page, "bridge-list", "bridge-test", "name", "feed").await;
+        act(&page, "bridge-list", "bridge-remove", "name", "feed").await;
+        assert!(wait_for(Duration::from_secs(30), || {
+            !alice
+                .home
+                .json(&["bridge", "list", "--json"])
+                .to_string()
+                .contains("\"feed\"")
+        }));
+
+        // A linked device revoked from the page (a two-step button).
+        let ticket = alice.home.json(&["device", "link", "--json"])["ticket"]
+            .as_str()
+            .expect("ticket")
+            .to_string();
+        let phone = TestHome::new();
+        let device = phone.json(&[
+            "device",
+            "join",
+            &ticket,
+            "--device-name",
+            "phone",
+            "--json",
+        ])["device"]
+            .as_str()
+            .expect("device")
+            .to_string();
+        act(&page, "device-list", "revoke", "device", &device).await;
+        act(&page, "device-list", "revoke", "device", &device).await;
+        assert!(wait_for(Duration::from_secs(30), || {
+            alice.home.json(&["device", "list", "--json"])["devices"]
+                .as_array()
+                .is_some_and(|ds| {
+                    ds.iter()
+                        .any(|d| d["device"] == device.as_str() && d["revoked"] == true)
+                })
+        }));
+
+        // A field removed from the page.
+        alice
+            .home
+            .json(&["profile", "set", "motto", "short-lived", "--json"]);
+        act(&page, "profile-fields", "unset", "field", "motto").await;
+        assert!(wait_for(Duration::from_secs(30), || {
+            alice.field(&alice.account, "motto").is_null()
+        }));
+        page.close().await;
+    });
+}
+
+#[test]
+fn the_page_fits_a_phone_and_works_from_the_keyboard() {
+    let alice = Person::start();
+    runtime().block_on(async {
+        let page = Browser::start(&["--window-size=360,800"]).await;
+        page.go(&alice.login_link()).await;
+        let account = alice.account.clone();
+        assert!(
+            page.until(|b| {
+                let a = account.clone();
+                async move { b.text("[data-testid=account-id]").await.contains(&a) }
+            })
+            .await
+        );
+        let overflow = page
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .expect("measure");
+        assert!(
+            overflow.as_i64().unwrap_or(1) <= 0,
+            "the page scrolls sideways on a phone by {overflow} px"
+        );
+        // The invite button, reached and pressed from the keyboard.
+        let invite = page.wait_find("[data-testid=friend-invite]").await;
+        invite.send_keys("\u{E007}").await.expect("press Enter");
+        assert!(
+            page.until(|b| async move {
+                b.text("[data-testid=friend-ticket]")
+                    .await
+                    .trim()
+                    .starts_with("kithfriend1")
+            })
+            .await,
+            "Enter on the invite button made no ticket"
+        );
+        page.close().await;
+    });
+}
