@@ -16,6 +16,7 @@ mod friends;
 mod posts;
 mod profile;
 pub mod qr;
+mod recovery;
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -83,6 +84,19 @@ pub enum Command {
         #[arg(long)]
         no_browser: bool,
     },
+    /// Your account's recovery material: the paper key.
+    #[command(subcommand)]
+    Recovery(RecoveryCommand),
+    /// On a fresh home, no daemon: recover the account from its paper key;
+    /// this device gets a new key certified by the account.
+    Recover {
+        /// The paper key's 24 words, in one argument.
+        #[arg(long, value_name = "WORDS")]
+        words: String,
+        /// This device's name [default: the host name].
+        #[arg(long)]
+        device_name: Option<String>,
+    },
     /// Dial a peer now (LAN without mDNS, tests).
     Connect {
         #[arg(value_name = "MULTIADDR")]
@@ -119,6 +133,13 @@ pub enum Command {
     /// Identifiers (email, phone) people may find you by.
     #[command(subcommand)]
     Discoverable(DiscoverableCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecoveryCommand {
+    /// Show the account key as 24 words to write on paper (needs the
+    /// account key on this device; no daemon needed).
+    Words,
 }
 
 #[derive(Debug, Subcommand)]

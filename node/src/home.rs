@@ -38,7 +38,16 @@ pub struct Identity {
 impl Identity {
     /// A brand-new account with this device as its first device.
     pub fn generate(device_name: &str, now: u64) -> Result<Self, HomeError> {
-        let account_key = AccountKey::generate();
+        Self::new_device_of(AccountKey::generate(), device_name, now)
+    }
+
+    /// A new device key for an existing account, certified by its key (a
+    /// recovery from the paper key or an export).
+    pub fn new_device_of(
+        account_key: AccountKey,
+        device_name: &str,
+        now: u64,
+    ) -> Result<Self, HomeError> {
         let device_key = DeviceKey::generate();
         let cert = DeviceCert::issue(&account_key, device_key.id(), device_name, now)
             .map_err(|e| HomeError::InvalidDeviceName(e.to_string()))?;

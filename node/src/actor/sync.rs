@@ -243,7 +243,13 @@ impl NodeActor {
         // may hold fresher copies: relay). Naming them to anyone else
         // would tell a stranger who our friends are.
         let close = account == me || friends::is_friend(self.docs.own(DocKind::Friends), &account);
-        if close && account != me {
+        // A home that knows no friends (a device recovered from its paper
+        // key or an export, or a brand-new account) asks every peer it
+        // follows for its own documents: friends hold copies and serve
+        // them to the account's devices. The peer already knows our
+        // account from the hello; there is no friend list to leak yet.
+        let recovering = self.my_friends().is_empty();
+        if (close || recovering) && account != me {
             docs.extend(DocKind::ALL.into_iter().map(|k| (me, k)));
         }
         for friend in self.my_friends().into_iter().filter(|f| *f != account) {

@@ -99,6 +99,10 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Friend(command) => super::friends::friend(&home, json, command).await,
         Command::Contacts(command) => super::friends::contacts(&home, json, command).await,
         Command::Discoverable(command) => super::friends::discoverable(&home, json, command).await,
+        Command::Recovery(command) => super::recovery::recovery(&home, json, command),
+        Command::Recover { words, device_name } => {
+            super::recovery::recover(&home, json, &words, device_name.as_deref())
+        }
         Command::Open { no_browser } => {
             let answer: OpenResponse = Client::for_home(&home)?
                 .post(&home, "/open", &serde_json::json!({}))
@@ -129,8 +133,12 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+pub(super) fn host_name_or(device_name: Option<&str>) -> String {
+    device_name.map(str::to_string).unwrap_or_else(host_name)
+}
+
 fn init(home: &Home, name: Option<&str>, device_name: Option<&str>) -> anyhow::Result<Identity> {
-    let device_name = device_name.map(str::to_string).unwrap_or_else(host_name);
+    let device_name = host_name_or(device_name);
     let identity = Identity::generate(&device_name, unix_now())?;
     home.create(&identity)?;
     if let Some(name) = name {
@@ -172,7 +180,7 @@ async fn wait_for_signal() -> std::io::Result<()> {
     Ok(())
 }
 
-fn print_ids(json: bool, identity: &Identity, label: &str) -> anyhow::Result<()> {
+pub(super) fn print_ids(json: bool, identity: &Identity, label: &str) -> anyhow::Result<()> {
     let ids = Ids {
         account: identity.account().to_string(),
         device: identity.device().to_string(),
