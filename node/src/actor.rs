@@ -199,6 +199,9 @@ impl NodeActor {
             Command::Status(reply) => {
                 let _ = reply.send(Ok(self.status()));
             }
+            Command::Export(reply) => {
+                let _ = reply.send(self.export());
+            }
             Command::Connect(addr, reply) => self.handle_connect(addr, reply),
             Command::WaitListening(reply) => {
                 self.listen_waiters.push(reply);

@@ -38,7 +38,7 @@ pub use profile::{
     SetFieldRequest, SetFieldResponse, StatementJson, StatementQuery,
 };
 pub use routes::{ConnectRequest, ConnectResponse, PeerJson, StatusJson};
-pub use web::OpenResponse;
+pub use web::{ExportRequest, ExportResponse, OpenResponse};
 
 use crate::node::Node;
 
@@ -65,6 +65,7 @@ pub fn router(node: Node, token: String, addr: SocketAddr) -> Router {
         .route("/app.css", routing::get(web::style))
         .route("/v1/open", routing::post(web::open))
         .route("/v1/qr", routing::get(web::qr))
+        .route("/v1/export", routing::post(web::export))
         .route("/v1/status", routing::get(routes::status))
         .route("/v1/connect", routing::post(routes::connect))
         .route("/v1/events", routing::get(routes::events))

@@ -97,6 +97,27 @@ pub enum Command {
         #[arg(long)]
         device_name: Option<String>,
     },
+    /// Write an encrypted bundle of the account key and its documents.
+    Export {
+        /// Where to write the bundle.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+        /// A file holding the passphrase (its first line).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: std::path::PathBuf,
+    },
+    /// On a fresh home, no daemon: restore an exported bundle; this device
+    /// gets a new key certified by the account.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+        /// A file holding the passphrase (its first line).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: std::path::PathBuf,
+        /// This device's name [default: the host name].
+        #[arg(long)]
+        device_name: Option<String>,
+    },
     /// Dial a peer now (LAN without mDNS, tests).
     Connect {
         #[arg(value_name = "MULTIADDR")]

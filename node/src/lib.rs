@@ -21,6 +21,7 @@
 
 mod actor;
 pub mod api;
+pub mod backup;
 pub mod bridges;
 pub mod cli;
 pub mod config;

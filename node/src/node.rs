@@ -288,6 +288,8 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 #[derive(Debug)]
 pub(crate) enum Command {
     Status(Reply<Status>),
+    /// The account key and own documents, for `kith export`.
+    Export(Reply<crate::backup::Bundle>),
     Connect(Multiaddr, Reply<DeviceId>),
     WaitListening(Reply<Vec<Multiaddr>>),
     Invite(Duration, Reply<Invite>),
@@ -393,6 +395,11 @@ impl Node {
 
     pub async fn status(&self) -> Result<Status, NodeError> {
         self.request(Command::Status).await
+    }
+
+    /// What an export holds: the account key and this account's documents.
+    pub async fn export(&self) -> Result<crate::backup::Bundle, NodeError> {
+        self.request(Command::Export).await
     }
 
     /// Dial `addr` and wait until a connection is up (or failed).

@@ -272,6 +272,33 @@ impl NodeActor {
             .any(|r| r.device == *device)
     }
 
+    /// The account key and a snapshot of each own document with every
+    /// change's signature, for `kith export` (sealed by the caller, off
+    /// the actor: the key stretching takes a while).
+    pub(super) fn export(&mut self) -> Result<crate::backup::Bundle, NodeError> {
+        let Some(account_key) = self.identity.account_key.clone() else {
+            return Err(NodeError::refused(
+                DevicesRefusal::NoAccountKey,
+                "this device does not hold the account key; export from a device that does",
+            ));
+        };
+        let me = self.identity.account();
+        let mut docs = Vec::new();
+        for kind in DocKind::ALL {
+            let snapshot =
+                self.docs.own_mut(kind).save().map_err(|e| {
+                    NodeError::Store(format!("cannot save the {kind:?} document: {e}"))
+                })?;
+            let signatures = self.store.doc_signatures(&me, kind)?;
+            docs.push(crate::backup::ExportedDoc {
+                kind,
+                snapshot,
+                signatures,
+            });
+        }
+        Ok(crate::backup::Bundle { account_key, docs })
+    }
+
     /// Put this device's certificate into the identity document once.
     pub(super) fn publish_own_certificate(&mut self) {
         let me = self.identity.account();

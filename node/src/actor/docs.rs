@@ -89,7 +89,7 @@ impl Docs {
         &self.own[slot(kind)]
     }
 
-    fn own_mut(&mut self, kind: DocKind) -> &mut Doc {
+    pub(super) fn own_mut(&mut self, kind: DocKind) -> &mut Doc {
         &mut self.own[slot(kind)]
     }
 }

@@ -149,6 +149,45 @@ pub(super) async fn open(
     }))
 }
 
+/// `POST /v1/export` (`kith export`): the account key and documents,
+/// sealed under the passphrase. Token only: it holds the account key.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExportRequest {
+    pub passphrase: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExportResponse {
+    /// The bundle, base64 (standard alphabet).
+    pub bundle: String,
+}
+
+pub(super) async fn export(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<ExportResponse>, ApiError> {
+    use base64::Engine as _;
+    if caller != Caller::Token {
+        return Err(ApiError::new(
+            ApiRefusal::TokenRequired,
+            "only the bearer token (the CLI) may export the account key",
+        ));
+    }
+    let request: ExportRequest = super::routes::parse_body(body)?;
+    let bundle = state.node.export().await?;
+    // The key stretching takes a while and much memory: off the runtime.
+    let sealed = tokio::task::spawn_blocking(move || {
+        crate::backup::seal(&bundle, request.passphrase.as_bytes())
+    })
+    .await
+    .map_err(|e| ApiError::new(ApiRefusal::BadRequest, format!("export failed: {e}")))?
+    .map_err(|e| ApiError::new(ApiRefusal::BadRequest, e.to_string()))?;
+    Ok(Json(ExportResponse {
+        bundle: base64::engine::general_purpose::STANDARD.encode(sealed),
+    }))
+}
+
 #[derive(Debug, Deserialize)]
 pub(super) struct QrQuery {
     text: String,

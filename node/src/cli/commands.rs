@@ -103,6 +103,15 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Recover { words, device_name } => {
             super::recovery::recover(&home, json, &words, device_name.as_deref())
         }
+        Command::Export {
+            out,
+            passphrase_file,
+        } => super::recovery::export(&home, json, &out, &passphrase_file).await,
+        Command::Import {
+            file,
+            passphrase_file,
+            device_name,
+        } => super::recovery::import(&home, json, &file, &passphrase_file, device_name.as_deref()),
         Command::Open { no_browser } => {
             let answer: OpenResponse = Client::for_home(&home)?
                 .post(&home, "/open", &serde_json::json!({}))

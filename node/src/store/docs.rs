@@ -156,6 +156,27 @@ impl Store {
         Ok(Some((cert, Signature::from_bytes(&signature))))
     }
 
+    /// Every stored change signature of a document, with its author's
+    /// certificate (for an export).
+    pub fn doc_signatures(
+        &self,
+        owner: &AccountId,
+        kind: DocKind,
+    ) -> Result<Vec<(Hash, DeviceCert, Signature)>, StoreError> {
+        let key = doc_key(owner, kind);
+        let mut out = Vec::new();
+        for entry in self.tree(Tree::DocSignatures).scan_prefix(&key) {
+            let (k, _) = entry?;
+            let Some(hash) = k.get(key.len()..).and_then(|h| <Hash>::try_from(h).ok()) else {
+                continue;
+            };
+            if let Some((cert, signature)) = self.change_signature(owner, kind, &hash)? {
+                out.push((hash, cert, signature));
+            }
+        }
+        Ok(out)
+    }
+
     /// The server's heads after the last complete pull of a document from a peer account.
     pub fn sync_since(
         &self,

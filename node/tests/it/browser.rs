@@ -56,6 +56,11 @@ impl Browser {
             "goog:chromeOptions".into(),
             serde_json::json!({ "args": args }),
         );
+        // Some workspace builds carry two rustls crypto providers (ring
+        // and aws-lc-rs, through other crates), and then rustls will not
+        // pick one by itself. The WebDriver connection is plain HTTP on
+        // loopback; any provider does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = ClientBuilder::rustls()
             .expect("TLS roots")
             .capabilities(caps)

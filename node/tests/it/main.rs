@@ -8,6 +8,7 @@ mod devices;
 mod friends;
 mod hostile;
 mod profile;
+mod recovery;
 mod secrets;
 mod util;
 mod web;
