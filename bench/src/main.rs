@@ -1,8 +1,11 @@
 //! `kith-bench`: Kith's figures side by side with an anchor measured in the
-//! same run, as ratios (absolute times drift on a shared machine).
+//! same run, as ratios (absolute times drift on a shared machine). A full
+//! run repeats the suite three times and reports each row's median-ratio
+//! run with the ratio's min-max, so a reader can tell a change from noise.
 //!
 //! ```text
-//! cargo run --release -p kith-bench            # full run
+//! cargo run --release -p kith-bench            # full run (3 runs)
+//! cargo run --release -p kith-bench -- --only B1 --repeat 5
 //! cargo run --release -p kith-bench -- --quick # small sizes, a smoke test (CI)
 //! cargo run --release -p kith-bench -- --json  # one JSON document
 //! cargo run --release -p kith-bench -- --chart docs/fanout.svg
@@ -40,6 +43,11 @@ struct Args {
     /// Run only these rows (e.g. `--only B1,B9`).
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     only: Vec<String>,
+    /// Run the suite this many times and report, per row, the run with the
+    /// median ratio and the ratio's min-max over all runs (default 3; 1
+    /// with `--quick`).
+    #[arg(long, value_name = "N")]
+    repeat: Option<usize>,
     /// Nodes in B9's ring (default 500; 10 with `--quick`).
     #[arg(long, value_name = "N")]
     nodes: Option<usize>,
@@ -85,6 +93,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )
         .await;
     }
+    let repeat = args.repeat.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
+    let mut runs = Vec::new();
+    let mut points = Vec::new();
+    for round in 1..=repeat {
+        if repeat > 1 {
+            eprintln!("run {round} of {repeat}");
+        }
+        let (rows, p) = measure(&args).await?;
+        runs.push(rows);
+        points = p;
+    }
+    let results = report::summarise(runs);
+    if let Some(path) = &args.chart {
+        std::fs::write(path, fanout::chart(&points))?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::Report { results })?
+        );
+    } else {
+        report::print_table(&results);
+    }
+    Ok(())
+}
+
+/// One run of the chosen rows; also the fan-out chart's points.
+async fn measure(args: &Args) -> anyhow::Result<(Vec<Row>, Vec<fanout::Point>)> {
     let q = args.quick;
     let wants =
         |id: &str| args.only.is_empty() || args.only.iter().any(|o| o.eq_ignore_ascii_case(id));
@@ -153,16 +189,5 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if wants("B10") {
         record(bridges::run(if q { 30 } else { 1000 }).await?);
     }
-    if let Some(path) = &args.chart {
-        std::fs::write(path, fanout::chart(&points))?;
-    }
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report::Report { results })?
-        );
-    } else {
-        report::print_table(&results);
-    }
-    Ok(())
+    Ok((results, points))
 }

@@ -19,6 +19,12 @@ pub struct Row {
     pub ratio: Option<f64>,
     pub target: String,
     pub met: bool,
+    /// Runs this row's figures are the median of.
+    pub runs: usize,
+    /// The lowest and highest ratio over those runs (with one run, both
+    /// are the ratio): a change smaller than this spread is weather.
+    pub ratio_min: Option<f64>,
+    pub ratio_max: Option<f64>,
 }
 
 impl Row {
@@ -51,6 +57,9 @@ impl Row {
             ratio: Some(ratio),
             target,
             met,
+            runs: 1,
+            ratio_min: Some(ratio),
+            ratio_max: Some(ratio),
         }
     }
 
@@ -75,6 +84,9 @@ impl Row {
             ratio,
             target: target.into(),
             met,
+            runs: 1,
+            ratio_min: ratio,
+            ratio_max: ratio,
         }
     }
 
@@ -89,18 +101,59 @@ impl Row {
             ratio: None,
             target: target.into(),
             met,
+            runs: 1,
+            ratio_min: None,
+            ratio_max: None,
         }
     }
 }
 
+/// One row per figure from several runs of the suite: the run with the
+/// median ratio (or median value, for rows without an anchor), its verdict,
+/// and the spread of the ratio over all runs. Rows keep the first run's order.
+pub fn summarise(runs: Vec<Vec<Row>>) -> Vec<Row> {
+    let mut groups: Vec<Vec<Row>> = Vec::new();
+    for row in runs.into_iter().flatten() {
+        match groups
+            .iter_mut()
+            .find(|g| g[0].id == row.id && g[0].name == row.name)
+        {
+            Some(group) => group.push(row),
+            None => groups.push(vec![row]),
+        }
+    }
+    groups
+        .into_iter()
+        .filter_map(|mut group| {
+            let key = |r: &Row| r.ratio.unwrap_or(r.kith);
+            group.sort_by(|a, b| key(a).total_cmp(&key(b)));
+            let runs = group.len();
+            let ratios: Vec<f64> = group.iter().filter_map(|r| r.ratio).collect();
+            let (low, high) = (
+                ratios.iter().copied().reduce(f64::min),
+                ratios.iter().copied().reduce(f64::max),
+            );
+            let mut median = group.into_iter().nth(runs / 2)?;
+            median.runs = runs;
+            median.ratio_min = low;
+            median.ratio_max = high;
+            Some(median)
+        })
+        .collect()
+}
+
 pub fn print_table(rows: &[Row]) {
     println!(
-        "{:<4} {:<62} {:>12} {:>12} {:>8} {:>16} {:>4}",
-        "id", "figure", "kith", "anchor", "ratio", "target", "met"
+        "{:<4} {:<62} {:>12} {:>12} {:>8} {:>13} {:>16} {:>4}",
+        "id", "figure", "kith", "anchor", "ratio", "min-max", "target", "met"
     );
     for r in rows {
+        let spread = match (r.ratio_min, r.ratio_max) {
+            (Some(low), Some(high)) if r.runs > 1 => format!("{low:.2}-{high:.2}"),
+            _ => "-".into(),
+        };
         println!(
-            "{:<4} {:<62} {:>12} {:>12} {:>8} {:>16} {:>4}",
+            "{:<4} {:<62} {:>12} {:>12} {:>8} {:>13} {:>16} {:>4}",
             r.id,
             format!("{} ({})", r.name, r.unit),
             format_value(r.kith),
@@ -108,6 +161,7 @@ pub fn print_table(rows: &[Row]) {
             r.ratio
                 .map(|x| format!("{x:.2}"))
                 .unwrap_or_else(|| "-".into()),
+            spread,
             r.target,
             if r.met { "yes" } else { "NO" }
         );
@@ -130,4 +184,22 @@ pub fn percentile(samples: &mut [f64], p: f64) -> f64 {
     samples.sort_by(|a, b| a.total_cmp(b));
     let rank = ((p / 100.0) * (samples.len() - 1) as f64).round() as usize;
     samples[rank.min(samples.len() - 1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_is_the_median_run_with_the_spread() {
+        let run = |kith: f64| vec![Row::new("B1", "p99", kith, 1.0, "ms", 2.0, false)];
+        let rows = summarise(vec![run(3.0), run(1.0), run(2.5)]);
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(
+            (r.runs, r.ratio, r.ratio_min, r.ratio_max),
+            (3, Some(2.5), Some(1.0), Some(3.0))
+        );
+        assert!(!r.met, "judged on the median run");
+    }
 }
