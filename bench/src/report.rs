@@ -110,18 +110,24 @@ impl Row {
 
 /// One row per figure from several runs of the suite: the run with the
 /// median ratio (or median value, for rows without an anchor), its verdict,
-/// and the spread of the ratio over all runs. Rows keep the first run's order.
+/// and the spread of the ratio over all runs. Rows keep the first run's
+/// order; a figure is its id and its place among that id's rows (names may
+/// carry measured values, such as B1's p50).
 pub fn summarise(runs: Vec<Vec<Row>>) -> Vec<Row> {
-    let mut groups: Vec<Vec<Row>> = Vec::new();
-    for row in runs.into_iter().flatten() {
-        match groups
-            .iter_mut()
-            .find(|g| g[0].id == row.id && g[0].name == row.name)
-        {
-            Some(group) => group.push(row),
-            None => groups.push(vec![row]),
+    let mut groups: Vec<((String, usize), Vec<Row>)> = Vec::new();
+    for run in runs {
+        let mut seen: Vec<String> = Vec::new();
+        for row in run {
+            let place = seen.iter().filter(|id| **id == row.id).count();
+            seen.push(row.id.clone());
+            let key = (row.id.clone(), place);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, group)) => group.push(row),
+                None => groups.push((key, vec![row])),
+            }
         }
     }
+    let groups = groups.into_iter().map(|(_, group)| group);
     groups
         .into_iter()
         .filter_map(|mut group| {
@@ -192,9 +198,22 @@ mod tests {
 
     #[test]
     fn the_summary_is_the_median_run_with_the_spread() {
-        let run = |kith: f64| vec![Row::new("B1", "p99", kith, 1.0, "ms", 2.0, false)];
+        let run = |kith: f64| {
+            vec![
+                Row::new(
+                    "B1",
+                    &format!("p99 (p50 {kith})"),
+                    kith,
+                    1.0,
+                    "ms",
+                    2.0,
+                    false,
+                ),
+                Row::new("B1", "50 friends", 1.0, 1.0, "ms", 2.0, false),
+            ]
+        };
         let rows = summarise(vec![run(3.0), run(1.0), run(2.5)]);
-        assert_eq!(rows.len(), 1);
+        assert_eq!(rows.len(), 2);
         let r = &rows[0];
         assert_eq!(
             (r.runs, r.ratio, r.ratio_min, r.ratio_max),
