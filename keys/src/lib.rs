@@ -86,6 +86,7 @@ mod error;
 mod key_file;
 pub mod paper;
 mod secret;
+pub mod shares;
 pub mod sign;
 
 pub use account::{AccountId, AccountKey};

@@ -33,6 +33,9 @@ pub enum Context {
     /// A device signs a record it publishes in the DHT (its addresses, or
     /// an identifier its account may be found by).
     DeviceRecord,
+    /// An account key hands a friend a recovery share of itself, or takes
+    /// it back.
+    RecoveryShare,
 }
 
 impl Context {
@@ -46,6 +49,7 @@ impl Context {
             Context::Announcement => "kith/announcement/v1",
             Context::LinkProof => "kith/link-proof/v1",
             Context::DeviceRecord => "kith/device-record/v1",
+            Context::RecoveryShare => "kith/recovery-share/v1",
         }
     }
 }

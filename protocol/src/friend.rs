@@ -244,7 +244,7 @@ pub fn encode(body: &Body) -> Vec<u8> {
 }
 
 /// Serde for `Vec<u8>` as a CBOR byte string rather than an array of numbers.
-pub(crate) mod serde_bytes_vec {
+pub mod serde_bytes_vec {
     use serde::{Deserializer, Serializer, de};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

@@ -30,6 +30,7 @@ pub mod limits;
 pub mod pairing;
 pub mod rate;
 pub mod records;
+pub mod recovery;
 pub mod refusal;
 pub mod replication;
 pub mod sync;

@@ -39,6 +39,10 @@ pub enum WireRefusal {
     NameTooLong,
     /// Pairing: the device asked holds no account key.
     NoAccountKey,
+    /// Recovery: this node holds no share of that account.
+    NoShare,
+    /// Recovery: shares are held only for friends.
+    NotAFriend,
     /// A code this version does not know (a newer peer's).
     Other(String),
 }
@@ -67,6 +71,8 @@ const CODES: &[(WireRefusal, &str)] = &[
     (WireRefusal::NotADevice, "not_a_device"),
     (WireRefusal::NameTooLong, "name_too_long"),
     (WireRefusal::NoAccountKey, "no_account_key"),
+    (WireRefusal::NoShare, "no_share"),
+    (WireRefusal::NotAFriend, "not_a_friend"),
 ];
 
 impl WireRefusal {
@@ -117,6 +123,8 @@ impl WireRefusal {
             | WireRefusal::NotADevice
             | WireRefusal::NameTooLong
             | WireRefusal::NoAccountKey
+            | WireRefusal::NoShare
+            | WireRefusal::NotAFriend
             | WireRefusal::Other(_) => false,
         }
     }
