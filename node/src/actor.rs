@@ -17,6 +17,7 @@ mod posts;
 mod profile;
 mod reach;
 mod records;
+mod recovery;
 mod serve;
 mod swarm_events;
 mod sync;
@@ -100,6 +101,8 @@ pub(crate) struct NodeActor {
     bridges_dir: std::path::PathBuf,
     children: tokio::task::JoinSet<Option<Internal>>,
     reach: reach::Reach,
+    /// Friends' recovering devices waiting for approval.
+    holding: recovery::Holding,
     tap: Option<crate::tap::Tap>,
     /// Set while performing an explicit request whose messages the tap skips.
     tap_exempt: bool,
@@ -145,6 +148,7 @@ impl NodeActor {
             bridges_dir: options.bridges_dir.clone(),
             children: tokio::task::JoinSet::new(),
             reach: reach::Reach::new(options.relay),
+            holding: recovery::Holding::default(),
             tap: options.tap.clone(),
             tap_exempt: false,
         }
@@ -203,6 +207,18 @@ impl NodeActor {
                 let _ = reply.send(self.export());
             }
             Command::Connect(addr, reply) => self.handle_connect(addr, reply),
+            Command::RecoverySetup(friends, threshold, reply) => {
+                let _ = reply.send(self.recovery_setup(friends, threshold));
+            }
+            Command::RecoveryStatus(reply) => {
+                let _ = reply.send(self.recovery_status());
+            }
+            Command::RecoveryRequests(reply) => {
+                let _ = reply.send(Ok(self.recovery_requests()));
+            }
+            Command::RecoveryApprove(account, code, reply) => {
+                let _ = reply.send(self.recovery_approve(account, &code));
+            }
             Command::WaitListening(reply) => {
                 self.listen_waiters.push(reply);
                 self.answer_listen_waiters();
@@ -315,6 +331,7 @@ impl NodeActor {
             changes_rejected: self.replication.rejected,
             pulls_served: self.replication.served,
             changes_inline: self.replication.inline,
+            recovering: false,
         }
     }
 
@@ -379,6 +396,7 @@ impl NodeActor {
             return;
         }
         self.deliver_outbox(&account);
+        self.send_pending_shares();
         if let Some(peer) = self.peer_of_account(&account) {
             self.pull_on_connect(peer, account);
         }

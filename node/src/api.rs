@@ -13,6 +13,7 @@ mod error;
 mod friends;
 mod posts;
 mod profile;
+mod recovery;
 pub(crate) mod routes;
 pub mod session;
 pub mod web;
@@ -36,6 +37,10 @@ pub use posts::{
 pub use profile::{
     AccountQuery, FieldJson, FieldRequest, LinkJson, LinkRequest, LinksJson, ProfileJson,
     SetFieldRequest, SetFieldResponse, StatementJson, StatementQuery,
+};
+pub use recovery::{
+    ApproveRequest, ApproveResponse, HolderJson, RecoveryRequestJson, RecoveryRequestsJson,
+    RecoverySetupJson, RecoverySetupRequest, RecoveryStatusJson,
 };
 pub use routes::{ConnectRequest, ConnectResponse, PeerJson, StatusJson};
 pub use web::{ExportRequest, ExportResponse, OpenResponse};
@@ -102,6 +107,10 @@ pub fn router(node: Node, token: String, addr: SocketAddr) -> Router {
         .route("/v1/devices", routing::get(devices::list))
         .route("/v1/devices/link", routing::post(devices::link))
         .route("/v1/devices/revoke", routing::post(devices::revoke))
+        .route("/v1/recovery/setup", routing::post(recovery::setup))
+        .route("/v1/recovery/status", routing::get(recovery::status))
+        .route("/v1/recovery/requests", routing::get(recovery::requests))
+        .route("/v1/recovery/approve", routing::post(recovery::approve))
         .route("/v1/discoverable", routing::get(friends::discoverable_list))
         .route(
             "/v1/discoverable/add",

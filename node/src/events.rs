@@ -54,6 +54,9 @@ pub enum Event {
         handle: String,
         verified: bool,
     },
+    /// A friend's new device asks for this node's recovery share; approve
+    /// with the code its owner reads out (`kith recovery approve`).
+    RecoveryRequested { account: AccountId, device: DeviceId },
     /// A document changed here (a local edit or changes received).
     DocUpdated {
         owner: AccountId,
@@ -76,6 +79,7 @@ impl Event {
             Event::SuggestionFound { .. } => "suggestion_found",
             Event::LinkChecked { .. } => "link_checked",
             Event::DocUpdated { .. } => "doc_updated",
+            Event::RecoveryRequested { .. } => "recovery_requested",
             Event::DeviceLinked { .. } => "device_linked",
             Event::DeviceRevoked { .. } => "device_revoked",
         }

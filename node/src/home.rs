@@ -5,6 +5,8 @@
 //!   keys/account.key   account secret key (0600; absent on devices linked without --admin)
 //!   keys/device.key    this device's secret key (0600)
 //!   device.cert        the account's certificate for this device (hex)
+//!   keys/recovering    while a social recovery is under way (no device.cert
+//!                      yet): {"account","device_name"}
 //!   config.toml        optional settings (see config.example.toml)
 //!   api-token          bearer token of the local API (0600)
 //!   daemon.lock        held (flock) by the running daemon
@@ -67,6 +69,20 @@ impl Identity {
     }
 }
 
+/// A social recovery under way: the account asked for and this device's new key.
+#[derive(Debug, Clone)]
+pub struct Recovering {
+    pub account: AccountId,
+    pub device_name: String,
+    pub device_key: DeviceKey,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct RecoveringMarker {
+    account: AccountId,
+    device_name: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HomeError {
@@ -78,6 +94,10 @@ pub enum HomeError {
     CorruptKey(PathBuf, KeyFileError),
     #[error("device certificate {0} is corrupt: {1}")]
     CorruptCert(PathBuf, String),
+    #[error(
+        "this home is still recovering account {0}: start `kith daemon`, connect to your friends and have them approve"
+    )]
+    Recovering(AccountId),
     #[error("invalid device name: {0}")]
     InvalidDeviceName(String),
     #[error("{path}: {source}")]
@@ -131,6 +151,10 @@ impl Home {
         self.root.join("db")
     }
 
+    pub fn recovering_path(&self) -> PathBuf {
+        self.root.join("keys").join("recovering")
+    }
+
     pub fn is_initialised(&self) -> bool {
         self.device_key_path().exists() || self.cert_path().exists()
     }
@@ -168,10 +192,99 @@ impl Home {
         Ok(())
     }
 
+    /// Begin a social recovery of `account` on an empty home: a new device
+    /// key and the `recovering` marker, no certificate yet. Run again for
+    /// the same account, it returns the key already made (so the code
+    /// shown stays the same).
+    pub fn start_recovery(
+        &self,
+        account: AccountId,
+        device_name: &str,
+    ) -> Result<DeviceKey, HomeError> {
+        if let Some(recovering) = self.recovering()? {
+            if recovering.account == account {
+                return Ok(recovering.device_key);
+            }
+            return Err(HomeError::Recovering(recovering.account));
+        }
+        if self.is_initialised() {
+            return Err(match self.load() {
+                Ok(existing) => {
+                    HomeError::AlreadyInitialised(self.root.clone(), existing.account())
+                }
+                Err(e) => e,
+            });
+        }
+        if device_name.is_empty() || device_name.len() > kith_keys::MAX_DEVICE_NAME_LEN {
+            return Err(HomeError::InvalidDeviceName(format!(
+                "1 to {} bytes",
+                kith_keys::MAX_DEVICE_NAME_LEN
+            )));
+        }
+        let keys = self.root.join("keys");
+        fs::create_dir_all(&keys).map_err(io_err(&keys))?;
+        restrict_dir(&self.root)?;
+        restrict_dir(&keys)?;
+        let device_key = DeviceKey::generate();
+        let marker = RecoveringMarker {
+            account,
+            device_name: device_name.to_string(),
+        };
+        let json = serde_json::to_vec(&marker).unwrap_or_default();
+        // The marker first: a device key without a certificate or a
+        // marker would be a broken home.
+        write_private(&self.recovering_path(), &json)?;
+        write_private(
+            &self.device_key_path(),
+            device_key.to_file_text().as_bytes(),
+        )?;
+        Ok(device_key)
+    }
+
+    /// The social recovery under way on this home, if any.
+    pub fn recovering(&self) -> Result<Option<Recovering>, HomeError> {
+        let path = self.recovering_path();
+        if self.cert_path().exists() || !path.exists() {
+            return Ok(None);
+        }
+        let marker: RecoveringMarker = serde_json::from_str(&read(&path)?)
+            .map_err(|e| HomeError::CorruptCert(path.clone(), e.to_string()))?;
+        let device_path = self.device_key_path();
+        let device_key = DeviceKey::from_file_text(&read(&device_path)?)
+            .map_err(|e| HomeError::CorruptKey(device_path.clone(), e))?;
+        Ok(Some(Recovering {
+            account: marker.account,
+            device_name: marker.device_name,
+            device_key,
+        }))
+    }
+
+    /// The friends gave the account key back: write it and this device's
+    /// certificate, then drop the marker (the certificate's presence is
+    /// what makes the home complete).
+    pub fn finish_recovery(&self, identity: &Identity) -> Result<(), HomeError> {
+        if let Some(account_key) = &identity.account_key {
+            write_private(
+                &self.account_key_path(),
+                account_key.to_file_text().as_bytes(),
+            )?;
+        }
+        write_private(
+            &self.cert_path(),
+            to_hex(&identity.cert.to_bytes()).as_bytes(),
+        )?;
+        let marker = self.recovering_path();
+        fs::remove_file(&marker).map_err(io_err(&marker))?;
+        Ok(())
+    }
+
     /// Read the identity back, checking that every piece fits the others.
     pub fn load(&self) -> Result<Identity, HomeError> {
         if !self.is_initialised() {
             return Err(HomeError::NotInitialised(self.root.clone()));
+        }
+        if let Some(recovering) = self.recovering()? {
+            return Err(HomeError::Recovering(recovering.account));
         }
         let device_path = self.device_key_path();
         let device_key = DeviceKey::from_file_text(&read(&device_path)?)

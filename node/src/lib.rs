@@ -33,6 +33,7 @@ pub mod logging;
 pub mod net;
 pub mod node;
 pub mod qr;
+pub mod recovery;
 pub mod refusal;
 pub mod store;
 pub mod tap;

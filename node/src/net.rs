@@ -4,7 +4,9 @@ mod behaviour;
 pub mod join;
 mod swarm;
 
-pub use behaviour::{Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
+pub use behaviour::{
+    Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL, KAD_PROTOCOL, RecoveryBehaviour, recovery_behaviour,
+};
 pub use swarm::{SwarmSettings, build_swarm};
 
 use kith_keys::DeviceId;

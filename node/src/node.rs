@@ -280,6 +280,9 @@ pub struct Status {
     pub pulls_served: u64,
     /// Changes applied straight from announcements, without a pull, so far.
     pub changes_inline: u64,
+    /// This device is still recovering `account` (social recovery): only
+    /// status, connect and events work until it has the account key.
+    pub recovering: bool,
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
@@ -291,6 +294,10 @@ pub(crate) enum Command {
     /// The account key and own documents, for `kith export`.
     Export(Reply<crate::backup::Bundle>),
     Connect(Multiaddr, Reply<DeviceId>),
+    RecoverySetup(Vec<AccountId>, u8, Reply<crate::store::RecoverySetup>),
+    RecoveryStatus(Reply<crate::store::RecoverySetup>),
+    RecoveryRequests(Reply<Vec<kith_protocol::recovery::Asking>>),
+    RecoveryApprove(AccountId, String, Reply<DeviceId>),
     WaitListening(Reply<Vec<Multiaddr>>),
     Invite(Duration, Reply<Invite>),
     AddFriend(FriendTarget, String, Reply<FriendOutcome>),
@@ -343,6 +350,52 @@ pub struct Node {
     ids: Arc<(AccountId, DeviceId)>,
 }
 
+impl Command {
+    /// Answer the command with `error`, whatever it asked (an actor that
+    /// cannot do it: a recovering device has no account yet).
+    pub(crate) fn refuse(self, error: NodeError) {
+        fn no<T>(reply: Reply<T>, error: NodeError) {
+            let _ = reply.send(Err(error));
+        }
+        match self {
+            Command::Status(r) => no(r, error),
+            Command::Export(r) => no(r, error),
+            Command::Connect(_, r) => no(r, error),
+            Command::RecoverySetup(_, _, r) => no(r, error),
+            Command::RecoveryStatus(r) => no(r, error),
+            Command::RecoveryRequests(r) => no(r, error),
+            Command::RecoveryApprove(_, _, r) => no(r, error),
+            Command::WaitListening(r) => no(r, error),
+            Command::Invite(_, r) => no(r, error),
+            Command::AddFriend(_, _, r) => no(r, error),
+            Command::ActOnFriend(_, _, r) => no(r, error),
+            Command::FriendRequests(r) => no(r, error),
+            Command::Friends(r) => no(r, error),
+            Command::Suggestions(r) => no(r, error),
+            Command::ImportContacts(_, r) => no(r, error),
+            Command::Discoverable(_, r) => no(r, error),
+            Command::SetField(_, _, _, r) => no(r, error),
+            Command::UnsetField(_, r) => no(r, error),
+            Command::Profile(_, r) => no(r, error),
+            Command::AddLink(_, _, _, r) => no(r, error),
+            Command::RemoveLink(_, _, r) => no(r, error),
+            Command::Links(_, r) => no(r, error),
+            Command::LinkStatement(_, _, r) => no(r, error),
+            Command::Pull(_, _, _, r) => no(r, error),
+            Command::DeviceLink(_, _, r) => no(r, error),
+            Command::Devices(_, r) => no(r, error),
+            Command::RevokeDevice(_, r) => no(r, error),
+            Command::Post(_, _, _, r) => no(r, error),
+            Command::Feed(_, _, _, r) => no(r, error),
+            Command::PostStatus(_, r) => no(r, error),
+            Command::AddBridge(_, r) => no(r, error),
+            Command::RemoveBridge(_, r) => no(r, error),
+            Command::Bridges(r) => no(r, error),
+            Command::Shutdown(r) => no(r, error),
+        }
+    }
+}
+
 impl Node {
     /// Build the swarm, start listening and spawn the actor task.
     pub async fn spawn(
@@ -380,6 +433,21 @@ impl Node {
         ))
     }
 
+    /// A handle on another actor that speaks [`Command`] (the recovering
+    /// device's, `recovery::recovering`).
+    pub(crate) fn from_parts(
+        commands: mpsc::Sender<Command>,
+        events: broadcast::Sender<Event>,
+        account: AccountId,
+        device: DeviceId,
+    ) -> Node {
+        Node {
+            commands,
+            events,
+            ids: Arc::new((account, device)),
+        }
+    }
+
     pub fn account(&self) -> AccountId {
         self.ids.0
     }
@@ -400,6 +468,38 @@ impl Node {
     /// What an export holds: the account key and this account's documents.
     pub async fn export(&self) -> Result<crate::backup::Bundle, NodeError> {
         self.request(Command::Export).await
+    }
+
+    /// Give `threshold`-of-N recovery shares of the account key to `friends`.
+    pub async fn recovery_setup(
+        &self,
+        friends: Vec<AccountId>,
+        threshold: u8,
+    ) -> Result<crate::store::RecoverySetup, NodeError> {
+        self.request(|r| Command::RecoverySetup(friends, threshold, r))
+            .await
+    }
+
+    /// The shares given out and who confirmed holding one.
+    pub async fn recovery_status(&self) -> Result<crate::store::RecoverySetup, NodeError> {
+        self.request(Command::RecoveryStatus).await
+    }
+
+    /// Friends' new devices asking for this node's shares.
+    pub async fn recovery_requests(
+        &self,
+    ) -> Result<Vec<kith_protocol::recovery::Asking>, NodeError> {
+        self.request(Command::RecoveryRequests).await
+    }
+
+    /// Release our share of `account` to the device whose code is `code`.
+    pub async fn recovery_approve(
+        &self,
+        account: AccountId,
+        code: String,
+    ) -> Result<DeviceId, NodeError> {
+        self.request(|r| Command::RecoveryApprove(account, code, r))
+            .await
     }
 
     /// Dial `addr` and wait until a connection is up (or failed).

@@ -118,6 +118,23 @@ refusals! {
     }
 }
 
+refusals! {
+    /// Social recovery: shares, requests, approvals; and a device still recovering.
+    RecoveryRefusal {
+        InvalidThreshold = "invalid_threshold", Invalid;
+        NoAccountKey = "no_account_key", Forbidden;
+        NotAFriend = "not_a_friend", NotFound;
+        NotSetUp = "recovery_not_set_up", NotFound;
+        NoRecoveryRequest = "no_recovery_request", NotFound;
+        /// The code matches no device asking for this account.
+        WrongCode = "wrong_code", Invalid;
+        /// Too many wrong codes: the account's requests are dropped for a while.
+        RecoveryLocked = "recovery_locked", TooMany;
+        /// This device is still recovering its account: it has no account yet.
+        Recovering = "recovering", Conflict;
+    }
+}
+
 /// A refusal from any capability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -125,6 +142,7 @@ pub enum Refusal {
     Profile(ProfileRefusal),
     Devices(DevicesRefusal),
     Posts(PostsRefusal),
+    Recovery(RecoveryRefusal),
 }
 
 impl Refusal {
@@ -134,6 +152,7 @@ impl Refusal {
             Refusal::Profile(r) => r.code(),
             Refusal::Devices(r) => r.code(),
             Refusal::Posts(r) => r.code(),
+            Refusal::Recovery(r) => r.code(),
         }
     }
 
@@ -143,6 +162,7 @@ impl Refusal {
             Refusal::Profile(r) => r.kind(),
             Refusal::Devices(r) => r.kind(),
             Refusal::Posts(r) => r.kind(),
+            Refusal::Recovery(r) => r.kind(),
         }
     }
 
@@ -152,7 +172,12 @@ impl Refusal {
         let profile = ProfileRefusal::ALL.iter().map(|r| Refusal::Profile(*r));
         let devices = DevicesRefusal::ALL.iter().map(|r| Refusal::Devices(*r));
         let posts = PostsRefusal::ALL.iter().map(|r| Refusal::Posts(*r));
-        friends.chain(profile).chain(devices).chain(posts)
+        let recovery = RecoveryRefusal::ALL.iter().map(|r| Refusal::Recovery(*r));
+        friends
+            .chain(profile)
+            .chain(devices)
+            .chain(posts)
+            .chain(recovery)
     }
 }
 
@@ -177,6 +202,12 @@ impl From<DevicesRefusal> for Refusal {
 impl From<PostsRefusal> for Refusal {
     fn from(r: PostsRefusal) -> Self {
         Refusal::Posts(r)
+    }
+}
+
+impl From<RecoveryRefusal> for Refusal {
+    fn from(r: RecoveryRefusal) -> Self {
+        Refusal::Recovery(r)
     }
 }
 

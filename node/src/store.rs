@@ -11,6 +11,7 @@ mod discovery;
 mod docs;
 mod friends;
 mod peers;
+mod recovery;
 
 use std::path::Path;
 
@@ -24,6 +25,7 @@ pub use friends::{
     PairingRecord, RequestRecord, RequestState,
 };
 pub use peers::KnownPeer;
+pub use recovery::{HeldShare, RecoverySetup, ShareHolder};
 
 /// sled's page cache. Its default is 1 GiB, far more than a node needs.
 pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -75,6 +77,10 @@ pub(crate) enum Tree {
     LinkChecks,
     /// Accounts this node blocks (local only): account id → since (u64 BE).
     Blocked,
+    /// Friends' recovery shares held here: account id → `HeldShare`.
+    RecoveryHeld,
+    /// The shares this account gave out: `setup` → `RecoverySetup`.
+    RecoverySetup,
 }
 
 impl Tree {
@@ -98,6 +104,8 @@ impl Tree {
             Tree::DeliveriesUnfinished => "deliveries_unfinished",
             Tree::LinkChecks => "link_checks",
             Tree::Blocked => "blocked",
+            Tree::RecoveryHeld => "recovery_held",
+            Tree::RecoverySetup => "recovery_setup",
         }
     }
 }

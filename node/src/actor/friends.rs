@@ -320,6 +320,7 @@ impl NodeActor {
                     created_at: now,
                 })?;
                 self.emit(Event::FriendRemoved { account });
+                self.recovery_friend_removed(&account);
                 self.unfollow(&account);
                 RequestState::Removed
             }
@@ -345,6 +346,7 @@ impl NodeActor {
                         created_at: now,
                     })?;
                     self.emit(Event::FriendRemoved { account });
+                    self.recovery_friend_removed(&account);
                 } else {
                     self.disconnect_account(&account);
                 }

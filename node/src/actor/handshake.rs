@@ -266,6 +266,7 @@ impl NodeActor {
                     self.store.flush()?;
                     tracing::info!(account = %from.fmt_short(), "removed as a friend");
                     self.emit(Event::FriendRemoved { account: from });
+                    self.recovery_friend_removed(&from);
                     self.unfollow(&from);
                 }
                 Ok(Reply::Received)

@@ -51,6 +51,9 @@ pub(super) struct Peer {
     /// Reached through an explicit `connect` (not the DHT or mDNS): a
     /// stranger we follow and whose public documents we keep.
     pub introduced: bool,
+    /// A friend's recovering device asking for a share we hold: it has no
+    /// account to say hello with, and is not dropped for that.
+    pub recovering: bool,
     pub connected_at: Instant,
 }
 
@@ -87,6 +90,7 @@ impl Peers {
             listen_addrs: Vec::new(),
             connections: HashMap::new(),
             introduced: false,
+            recovering: false,
             connected_at: now,
         });
         // The address shown is a direct one whenever there is one.
@@ -210,10 +214,19 @@ impl Peers {
         self.connected
             .iter()
             .filter(|(_, p)| {
-                p.account.is_none() && now.duration_since(p.connected_at) >= HELLO_DEADLINE
+                p.account.is_none()
+                    && !p.recovering
+                    && now.duration_since(p.connected_at) >= HELLO_DEADLINE
             })
             .map(|(id, _)| *id)
             .collect()
+    }
+
+    /// `peer` asked for a share we hold: spare it the hello deadline.
+    pub fn mark_recovering(&mut self, peer: &PeerId) {
+        if let Some(entry) = self.connected.get_mut(peer) {
+            entry.recovering = true;
+        }
     }
 
     pub fn reject(&mut self, peer: PeerId, now: Instant) {

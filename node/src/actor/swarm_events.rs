@@ -152,6 +152,7 @@ impl NodeActor {
             BehaviourEvent::Friend(event) => self.handle_friend_event(event),
             BehaviourEvent::Sync(event) => self.handle_sync_event(event),
             BehaviourEvent::Pair(event) => self.handle_pair_event(event),
+            BehaviourEvent::Recovery(event) => self.handle_recovery_event(event),
             BehaviourEvent::Gossipsub(event) => self.handle_gossip_event(event),
             BehaviourEvent::RelayClient(event) => self.handle_relay_client_event(event),
             BehaviourEvent::RelayServer(event) => tracing::debug!(?event, "relay server"),

@@ -47,6 +47,9 @@ pub struct StatusJson {
     /// Changes applied straight from announcements, without a pull.
     #[serde(default)]
     pub changes_inline: u64,
+    /// This device is still recovering `account` through its friends.
+    #[serde(default)]
+    pub recovering: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -84,6 +87,7 @@ impl From<Status> for StatusJson {
             changes_rejected: s.changes_rejected,
             pulls_served: s.pulls_served,
             changes_inline: s.changes_inline,
+            recovering: s.recovering,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use kith_protocol::{friend, hello, limits, pairing, sync};
+use kith_protocol::{friend, hello, limits, pairing, recovery, sync};
 use libp2p::{
     StreamProtocol, autonat, connection_limits, dcutr, gossipsub, identify,
     identity::Keypair,
@@ -45,6 +45,25 @@ pub type PairBehaviour = request_response::Behaviour<
 >;
 
 /// The `/kith/pair/1` behaviour: `Full` on a linked device, `Outbound` on a joining one.
+/// `/kith/recovery/1`: shares to friends, and a recovering device's asks.
+pub type RecoveryBehaviour = request_response::Behaviour<
+    request_response::cbor::codec::Codec<recovery::Request, recovery::Reply>,
+>;
+
+/// The recovery protocol; `support` is outbound only on a recovering device.
+pub fn recovery_behaviour(support: ProtocolSupport) -> RecoveryBehaviour {
+    let codec = request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(recovery::MAX_RECOVERY_FRAME_BYTES)
+        .set_response_size_maximum(recovery::MAX_RECOVERY_FRAME_BYTES);
+    request_response::Behaviour::with_codec(
+        codec,
+        [(StreamProtocol::new(recovery::PROTOCOL), support)],
+        request_response::Config::default()
+            .with_request_timeout(FRIEND_REQUEST_TIMEOUT)
+            .with_max_concurrent_streams(MAX_SMALL_STREAMS),
+    )
+}
+
 pub fn pair_behaviour(support: ProtocolSupport) -> PairBehaviour {
     let codec = request_response::cbor::codec::Codec::default()
         .set_request_size_maximum(pairing::MAX_PAIR_BYTES)
@@ -155,6 +174,7 @@ pub struct Behaviour {
     pub friend: FriendBehaviour,
     pub sync: SyncBehaviour,
     pub pair: PairBehaviour,
+    pub recovery: RecoveryBehaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
@@ -281,6 +301,7 @@ impl Behaviour {
             friend,
             sync,
             pair: pair_behaviour(ProtocolSupport::Full),
+            recovery: recovery_behaviour(ProtocolSupport::Full),
             kad,
             gossipsub,
             mdns: Toggle::from(mdns),
