@@ -332,6 +332,7 @@ impl NodeActor {
             pulls_served: self.replication.served,
             changes_inline: self.replication.inline,
             recovering: false,
+            shares_received: 0,
         }
     }
 

@@ -84,15 +84,24 @@ pub enum Command {
         #[arg(long)]
         no_browser: bool,
     },
-    /// Your account's recovery material: the paper key.
+    /// Your account's recovery: the paper key, shares held by friends,
+    /// and friends' requests to recover theirs.
     #[command(subcommand)]
     Recovery(RecoveryCommand),
-    /// On a fresh home, no daemon: recover the account from its paper key;
-    /// this device gets a new key certified by the account.
+    /// On a fresh home, no daemon: recover the account from its paper key
+    /// (--words), or start recovering it through friends who hold shares
+    /// (--account ACCOUNT --friends); this device gets a new key certified
+    /// by the account.
     Recover {
         /// The paper key's 24 words, in one argument.
-        #[arg(long, value_name = "WORDS")]
-        words: String,
+        #[arg(long, value_name = "WORDS", conflicts_with_all = ["account", "friends"], required_unless_present = "account")]
+        words: Option<String>,
+        /// The account to recover through friends.
+        #[arg(long, value_name = "ACCOUNT", requires = "friends")]
+        account: Option<String>,
+        /// Recover through friends' shares: prints the code to read to them.
+        #[arg(long, requires = "account")]
+        friends: bool,
         /// This device's name [default: the host name].
         #[arg(long)]
         device_name: Option<String>,
@@ -161,6 +170,26 @@ pub enum RecoveryCommand {
     /// Show the account key as 24 words to write on paper (needs the
     /// account key on this device; no daemon needed).
     Words,
+    /// Give recovery shares of the account key to friends: any THRESHOLD
+    /// of them can give the account back, fewer learn nothing.
+    Setup {
+        /// A friend to hold a share (repeat; at most 16).
+        #[arg(long = "friend", value_name = "ACCOUNT", required = true)]
+        friends: Vec<String>,
+        #[arg(long, value_name = "K")]
+        threshold: u8,
+    },
+    /// Which friends hold a share of this account.
+    Status,
+    /// Friends' new devices asking for the share this node holds.
+    Requests,
+    /// Release this node's share of ACCOUNT to the device whose code your
+    /// friend read to you.
+    Approve {
+        account: String,
+        #[arg(long)]
+        code: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -75,9 +75,12 @@ pub struct Daemon {
     home: Home,
     node: Node,
     info: DaemonInfo,
-    node_task: JoinHandle<()>,
+    /// `None` once [`node_stopped`](Self::node_stopped) saw it end.
+    node_task: Option<JoinHandle<()>>,
     api_task: JoinHandle<()>,
     api_stop: oneshot::Sender<()>,
+    /// Started on a home still recovering its account (social recovery).
+    recovering: bool,
     /// Held for the daemon's lifetime; the OS releases it if the process dies.
     _lock: File,
 }
@@ -103,23 +106,36 @@ impl Daemon {
             config.relay = true;
         }
 
-        let identity = home.load()?;
         let store = Store::open(&home.db_path())?;
         let token = home.api_token()?;
-        let options = NodeOptions {
-            identity,
-            store,
-            listen: config.listen.clone(),
-            bootstrap: config.bootstrap.clone(),
-            mdns: config.mdns,
-            // A relay is a DHT server for those it serves.
-            dht_server: config.dht_server || config.relay,
-            relay: config.relay,
-            bridges_dir: home.root().join("bridges"),
-            max_pending_incoming: kith_protocol::limits::MAX_PENDING_INCOMING,
-            tap: None,
+        let recovering = home.recovering()?;
+        let (node, node_task) = match recovering.clone() {
+            Some(recovering) => {
+                crate::recovery::recovering::spawn(crate::recovery::recovering::RecoveringOptions {
+                    recovering,
+                    home: home.clone(),
+                    store,
+                    listen: config.listen.clone(),
+                })
+                .await?
+            }
+            None => {
+                let options = NodeOptions {
+                    identity: home.load()?,
+                    store,
+                    listen: config.listen.clone(),
+                    bootstrap: config.bootstrap.clone(),
+                    mdns: config.mdns,
+                    // A relay is a DHT server for those it serves.
+                    dht_server: config.dht_server || config.relay,
+                    relay: config.relay,
+                    bridges_dir: home.root().join("bridges"),
+                    max_pending_incoming: kith_protocol::limits::MAX_PENDING_INCOMING,
+                    tap: None,
+                };
+                Node::spawn(options).await?
+            }
         };
-        let (node, node_task) = Node::spawn(options).await?;
         let started = async {
             let listen = tokio::time::timeout(LISTEN_TIMEOUT, node.wait_listening())
                 .await
@@ -169,9 +185,10 @@ impl Daemon {
             home: home.clone(),
             node,
             info,
-            node_task,
+            node_task: Some(node_task),
             api_task,
             api_stop,
+            recovering: recovering.is_some(),
             _lock: lock,
         })
     }
@@ -184,7 +201,12 @@ impl Daemon {
     /// a panic there is a bug), with the reason. The daemon then exits with
     /// an error instead of serving an API whose every call would fail.
     pub async fn node_stopped(&mut self) -> String {
-        match (&mut self.node_task).await {
+        let Some(task) = self.node_task.as_mut() else {
+            return std::future::pending().await;
+        };
+        let ended = task.await;
+        self.node_task = None;
+        match ended {
             Ok(()) => "the node stopped".to_string(),
             Err(e) if e.is_panic() => {
                 let panic = e.into_panic();
@@ -199,6 +221,12 @@ impl Daemon {
         }
     }
 
+    /// Whether this daemon runs a recovering device (see
+    /// `recovery::recovering`); its node stops once the account is back.
+    pub fn is_recovering(&self) -> bool {
+        self.recovering
+    }
+
     pub fn info(&self) -> &DaemonInfo {
         &self.info
     }
@@ -211,7 +239,9 @@ impl Daemon {
         // Long-lived requests (the event stream) do not hold up shutdown.
         let _ = tokio::time::timeout(Duration::from_secs(2), self.api_task).await;
         self.node.shutdown().await;
-        let _ = self.node_task.await;
+        if let Some(task) = self.node_task {
+            let _ = task.await;
+        }
         tracing::info!("daemon stopped");
     }
 }

@@ -56,7 +56,10 @@ pub enum Event {
     },
     /// A friend's new device asks for this node's recovery share; approve
     /// with the code its owner reads out (`kith recovery approve`).
-    RecoveryRequested { account: AccountId, device: DeviceId },
+    RecoveryRequested {
+        account: AccountId,
+        device: DeviceId,
+    },
     /// A document changed here (a local edit or changes received).
     DocUpdated {
         owner: AccountId,

@@ -5,7 +5,8 @@ pub mod join;
 mod swarm;
 
 pub use behaviour::{
-    Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL, KAD_PROTOCOL, RecoveryBehaviour, recovery_behaviour,
+    Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL, KAD_PROTOCOL, RecoveryBehaviour,
+    recovery_behaviour,
 };
 pub use swarm::{SwarmSettings, build_swarm};
 

@@ -283,6 +283,8 @@ pub struct Status {
     /// This device is still recovering `account` (social recovery): only
     /// status, connect and events work until it has the account key.
     pub recovering: bool,
+    /// While recovering: friends' shares received so far.
+    pub shares_received: usize,
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;

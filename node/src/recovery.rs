@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 const NONCE_LEN: usize = 24;
 const AAD: &[u8] = b"kith-held-share-v1";
 
-/// Largest sealed share read back (a grant is about 200 bytes as JSON).
+/// Largest sealed share read back (a grant is about 200 bytes).
 pub const MAX_SEALED_SHARE_BYTES: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,7 @@ fn vault_key(device: &DeviceKey) -> Zeroizing<[u8; 32]> {
 pub fn seal(device: &DeviceKey, grant: &Grant) -> Result<Vec<u8>, VaultError> {
     let mut nonce = [0u8; NONCE_LEN];
     getrandom::fill(&mut nonce).map_err(|e| VaultError::Randomness(e.to_string()))?;
-    let plain = Zeroizing::new(serde_json::to_vec(grant).map_err(|_| VaultError::Unreadable)?);
+    let plain = Zeroizing::new(grant.to_bytes());
     let cipher = XChaCha20Poly1305::new(vault_key(device).as_ref().into());
     let sealed = cipher
         .encrypt(
@@ -78,9 +78,7 @@ pub fn open(device: &DeviceKey, sealed: &[u8]) -> Result<Grant, VaultError> {
             )
             .map_err(|_| VaultError::Unreadable)?,
     );
-    let grant: Grant = serde_json::from_slice(&plain).map_err(|_| VaultError::Unreadable)?;
-    grant.verify().map_err(|_| VaultError::Unreadable)?;
-    Ok(grant)
+    Grant::from_bytes(&plain).map_err(|_| VaultError::Unreadable)
 }
 
 #[cfg(test)]
@@ -96,9 +94,7 @@ mod tests {
         let device = DeviceKey::generate();
         let sealed = seal(&device, &grant).unwrap();
         assert!(
-            !sealed
-                .windows(share.len())
-                .any(|w| w == share.as_slice()),
+            !sealed.windows(share.len()).any(|w| w == share.as_slice()),
             "the share is in the clear"
         );
         assert_eq!(open(&device, &sealed).unwrap(), grant);

@@ -173,6 +173,22 @@ impl Grant {
             .finish()
     }
 
+    /// The grant as stored (CBOR, as on the wire).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        crate::wire_bytes(self)
+    }
+
+    /// Read a stored grant back (bounded, then verified).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Grant, RecoveryError> {
+        if bytes.len() as u64 > MAX_RECOVERY_FRAME_BYTES {
+            return Err(RecoveryError::Malformed("too long"));
+        }
+        let grant: Grant = cbor4ii::serde::from_slice(bytes)
+            .map_err(|_| RecoveryError::Malformed("not a grant"))?;
+        grant.verify()?;
+        Ok(grant)
+    }
+
     /// Shape first (cheap), then the account's signature.
     pub fn verify(&self) -> Result<(), RecoveryError> {
         if self.share.len() != SHARE_LEN {
@@ -524,6 +540,18 @@ mod tests {
         let mut short = grants(&key, 1, &friends(1), 1).remove(0);
         short.share.pop();
         assert!(matches!(short.verify(), Err(RecoveryError::Malformed(_))));
+    }
+
+    #[test]
+    fn grants_round_trip_through_bytes() {
+        let key = AccountKey::generate();
+        let grant = grants(&key, 1, &friends(1), 1).remove(0);
+        assert_eq!(Grant::from_bytes(&grant.to_bytes()).unwrap(), grant);
+        let mut bytes = grant.to_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert!(Grant::from_bytes(&bytes).is_err());
+        assert!(Grant::from_bytes(&[0xff; 10]).is_err());
     }
 
     #[test]

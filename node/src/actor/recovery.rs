@@ -6,9 +6,7 @@ use kith_crdt::DocKind;
 use kith_keys::{AccountId, DeviceId};
 use kith_protocol::{
     rate::RateLimiter,
-    recovery::{
-        ApproveError, AskBook, AskOutcome, Asking, Grant, Reply, Request, Withdrawal,
-    },
+    recovery::{ApproveError, AskBook, AskOutcome, Asking, Grant, Reply, Request, Withdrawal},
     refusal::WireRefusal,
 };
 use libp2p::{PeerId, request_response};
@@ -132,14 +130,7 @@ impl NodeActor {
                 .map(|(holder, share)| ShareHolder {
                     account: *holder,
                     holds: false,
-                    grant: Some(Grant::issue(
-                        key,
-                        *holder,
-                        id,
-                        threshold,
-                        count,
-                        share.to_vec(),
-                    )),
+                    share: Some(share.to_vec()),
                     error: None,
                 })
                 .collect(),
@@ -160,11 +151,23 @@ impl NodeActor {
                 return;
             }
         };
+        let Some(key) = self.identity.account_key.clone() else {
+            return;
+        };
+        let count = u8::try_from(setup.holders.len()).unwrap_or(u8::MAX);
         for holder in setup.holders {
-            let Some(grant) = holder.grant.filter(|_| !holder.holds) else {
+            let Some(share) = holder.share.filter(|_| !holder.holds) else {
                 continue;
             };
             if let Some(peer) = self.peer_of_account(&holder.account) {
+                let grant = Grant::issue(
+                    &key,
+                    holder.account,
+                    setup.setup,
+                    setup.threshold,
+                    count,
+                    share,
+                );
                 let request = Request::Hold { grant };
                 self.tap(&peer, "recovery", || kith_protocol::wire_bytes(&request));
                 self.swarm
@@ -414,17 +417,18 @@ impl NodeActor {
                 Reply::Waiting
             }
             AskOutcome::Busy => Reply::refused(WireRefusal::Busy),
-            AskOutcome::Approved => match crate::recovery::open(&self.identity.device_key, &held.sealed)
-            {
-                Ok(grant) => {
-                    tracing::info!(account = %account.fmt_short(), device = %device.fmt_short(), "released a recovery share");
-                    Reply::Share { grant }
+            AskOutcome::Approved => {
+                match crate::recovery::open(&self.identity.device_key, &held.sealed) {
+                    Ok(grant) => {
+                        tracing::info!(account = %account.fmt_short(), device = %device.fmt_short(), "released a recovery share");
+                        Reply::Share { grant }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "a held share does not open");
+                        Reply::refused(WireRefusal::Internal)
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "a held share does not open");
-                    Reply::refused(WireRefusal::Internal)
-                }
-            },
+            }
         }
     }
 
@@ -443,7 +447,7 @@ impl NodeActor {
         match reply {
             Reply::Held { setup: id } if id == setup.setup => {
                 holder.holds = true;
-                holder.grant = None;
+                holder.share = None;
                 holder.error = None;
                 tracing::info!(account = %account.fmt_short(), "a friend holds a recovery share");
             }

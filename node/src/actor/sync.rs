@@ -229,7 +229,16 @@ impl NodeActor {
         let followed = account == me
             || friends::is_friend(self.docs.own(DocKind::Friends), &account)
             || self.peers.get(&peer).is_some_and(|p| p.introduced);
+        // A home that knows no friends (a device recovered from its paper
+        // key, an export or friends' shares, or a brand-new account) asks
+        // every peer for its own documents: friends hold copies and serve
+        // them to the account's devices. The peer already knows our
+        // account from the hello; there is no friend list to leak yet.
+        let recovering = self.my_friends().is_empty();
         if !followed {
+            if recovering {
+                self.check(peer, DocKind::ALL.into_iter().map(|k| (me, k)).collect());
+            }
             return;
         }
         self.update_subscriptions(Some(account));
@@ -243,12 +252,6 @@ impl NodeActor {
         // may hold fresher copies: relay). Naming them to anyone else
         // would tell a stranger who our friends are.
         let close = account == me || friends::is_friend(self.docs.own(DocKind::Friends), &account);
-        // A home that knows no friends (a device recovered from its paper
-        // key or an export, or a brand-new account) asks every peer it
-        // follows for its own documents: friends hold copies and serve
-        // them to the account's devices. The peer already knows our
-        // account from the hello; there is no friend list to leak yet.
-        let recovering = self.my_friends().is_empty();
         if (close || recovering) && account != me {
             docs.extend(DocKind::ALL.into_iter().map(|k| (me, k)));
         }

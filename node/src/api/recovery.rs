@@ -78,7 +78,10 @@ pub(super) async fn setup(
         .iter()
         .map(|f| parse_account(f))
         .collect::<Result<Vec<_>, _>>()?;
-    let setup = state.node.recovery_setup(friends, request.threshold).await?;
+    let setup = state
+        .node
+        .recovery_setup(friends, request.threshold)
+        .await?;
     Ok(Json(RecoverySetupJson {
         threshold: setup.threshold,
         friends: setup

@@ -50,6 +50,9 @@ pub struct StatusJson {
     /// This device is still recovering `account` through its friends.
     #[serde(default)]
     pub recovering: bool,
+    /// While recovering: friends' shares received so far.
+    #[serde(default)]
+    pub shares_received: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -88,6 +91,7 @@ impl From<Status> for StatusJson {
             pulls_served: s.pulls_served,
             changes_inline: s.changes_inline,
             recovering: s.recovering,
+            shares_received: s.shares_received,
         }
     }
 }

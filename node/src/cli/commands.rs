@@ -26,7 +26,10 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
             let identity = init(&home, name.as_deref(), device_name.as_deref())?;
             print_ids(json, &identity, "created account")
         }
-        Command::Id => print_ids(json, &home.load()?, ""),
+        Command::Id => match home.recovering()? {
+            Some(recovering) => super::recovery::print_recovering(json, &recovering),
+            None => print_ids(json, &home.load()?, ""),
+        },
         Command::Daemon {
             listen,
             api,
@@ -99,10 +102,24 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Friend(command) => super::friends::friend(&home, json, command).await,
         Command::Contacts(command) => super::friends::contacts(&home, json, command).await,
         Command::Discoverable(command) => super::friends::discoverable(&home, json, command).await,
-        Command::Recovery(command) => super::recovery::recovery(&home, json, command),
-        Command::Recover { words, device_name } => {
-            super::recovery::recover(&home, json, &words, device_name.as_deref())
-        }
+        Command::Recovery(command) => super::recovery::recovery(&home, json, command).await,
+        Command::Recover {
+            words,
+            account,
+            friends: _,
+            device_name,
+        } => match (words, account) {
+            (Some(words), _) => {
+                super::recovery::recover(&home, json, &words, device_name.as_deref())
+            }
+            (None, Some(account)) => super::recovery::recover_through_friends(
+                &home,
+                json,
+                &account,
+                device_name.as_deref(),
+            ),
+            (None, None) => anyhow::bail!("give --words, or --account ACCOUNT --friends"),
+        },
         Command::Export {
             out,
             passphrase_file,
@@ -158,22 +175,30 @@ fn init(home: &Home, name: Option<&str>, device_name: Option<&str>) -> anyhow::R
 }
 
 async fn run_daemon(home: &Home, overrides: Overrides) -> anyhow::Result<()> {
-    let mut daemon = Daemon::start(home, overrides).await?;
-    let signalled = tokio::select! {
-        signal = wait_for_signal() => Ok(signal),
-        reason = daemon.node_stopped() => Err(reason),
-    };
-    match signalled {
-        Ok(signal) => {
-            signal.context("cannot wait for signals")?;
-            tracing::info!("shutting down");
-            daemon.stop().await;
-            Ok(())
-        }
-        Err(reason) => {
-            tracing::error!(%reason, "the node stopped unexpectedly; exiting");
-            let _ = std::fs::remove_file(home.daemon_info_path());
-            anyhow::bail!("{reason}")
+    loop {
+        let mut daemon = Daemon::start(home, overrides.clone()).await?;
+        let signalled = tokio::select! {
+            signal = wait_for_signal() => Ok(signal),
+            reason = daemon.node_stopped() => Err(reason),
+        };
+        match signalled {
+            Ok(signal) => {
+                signal.context("cannot wait for signals")?;
+                tracing::info!("shutting down");
+                daemon.stop().await;
+                return Ok(());
+            }
+            // A recovering device's node stops once the account is back:
+            // start again, now as the account's device.
+            Err(_) if daemon.is_recovering() && home.load().is_ok() => {
+                tracing::info!("account recovered; starting the node");
+                daemon.stop().await;
+            }
+            Err(reason) => {
+                tracing::error!(%reason, "the node stopped unexpectedly; exiting");
+                let _ = std::fs::remove_file(home.daemon_info_path());
+                anyhow::bail!("{reason}")
+            }
         }
     }
 }

@@ -14,8 +14,11 @@ use super::{
     commands::{host_name_or, print_ids, print_json},
 };
 use crate::{
-    api::{ExportRequest, ExportResponse},
-    home::{Home, Identity},
+    api::{
+        ApproveRequest, ApproveResponse, ExportRequest, ExportResponse, RecoveryRequestsJson,
+        RecoverySetupJson, RecoverySetupRequest, RecoveryStatusJson,
+    },
+    home::{Home, Identity, Recovering},
     store::Store,
     unix_now,
 };
@@ -25,8 +28,88 @@ struct WordsJson<'a> {
     words: &'a str,
 }
 
-pub(super) fn recovery(home: &Home, json: bool, command: RecoveryCommand) -> anyhow::Result<()> {
+pub(super) async fn recovery(
+    home: &Home,
+    json: bool,
+    command: RecoveryCommand,
+) -> anyhow::Result<()> {
     match command {
+        RecoveryCommand::Setup { friends, threshold } => {
+            let request = RecoverySetupRequest { friends, threshold };
+            let answer: RecoverySetupJson = Client::for_home(home)?
+                .post(home, "/recovery/setup", &request)
+                .await?;
+            if json {
+                return print_json(&answer);
+            }
+            say!(
+                "gave {} friends a share each; any {} of them can give your account back",
+                answer.friends.len(),
+                answer.threshold
+            );
+            say!("(`kith recovery status` shows who confirmed holding theirs)");
+            Ok(())
+        }
+        RecoveryCommand::Status => {
+            let answer: RecoveryStatusJson = Client::for_home(home)?
+                .get(home, "/recovery/status")
+                .await?;
+            if json {
+                return print_json(&answer);
+            }
+            say!(
+                "any {} of these friends can recover your account:",
+                answer.threshold
+            );
+            for friend in &answer.friends {
+                let state = match (&friend.error, friend.holds) {
+                    (_, true) => "holds its share".to_string(),
+                    (Some(code), false) => format!("refused its share ({code})"),
+                    (None, false) => "not reached yet".to_string(),
+                };
+                say!("  {}  {state}", friend.account);
+            }
+            Ok(())
+        }
+        RecoveryCommand::Requests => {
+            let answer: RecoveryRequestsJson = Client::for_home(home)?
+                .get(home, "/recovery/requests")
+                .await?;
+            if json {
+                return print_json(&answer);
+            }
+            if answer.requests.is_empty() {
+                say!("no friend's device asks to recover an account");
+            }
+            for request in &answer.requests {
+                say!(
+                    "{} asks from new device {}{}",
+                    request.account,
+                    request.device,
+                    if request.approved { " (approved)" } else { "" }
+                );
+            }
+            if answer.requests.iter().any(|r| !r.approved) {
+                say!("Call your friend, have them read you the code on their new device, then:");
+                say!("  kith recovery approve ACCOUNT --code CODE");
+            }
+            Ok(())
+        }
+        RecoveryCommand::Approve { account, code } => {
+            let request = ApproveRequest { account, code };
+            let answer: ApproveResponse = Client::for_home(home)?
+                .post(home, "/recovery/approve", &request)
+                .await?;
+            if json {
+                return print_json(&answer);
+            }
+            say!(
+                "released your share of {} to device {}",
+                answer.account,
+                answer.device
+            );
+            Ok(())
+        }
         RecoveryCommand::Words => {
             let identity = home.load()?;
             let key = identity.account_key.as_ref().context(
@@ -62,6 +145,68 @@ pub(super) fn recover(
         "recovered the account; this device has a new key. Start `kith daemon`, \
          connect to a friend, and your documents come back from their copies",
     )
+}
+
+#[derive(Debug, Serialize)]
+struct RecoveringJson {
+    account: Option<String>,
+    recovering: String,
+    device: String,
+}
+
+#[derive(Debug, Serialize)]
+struct CodeJson {
+    code: String,
+    account: String,
+    device: String,
+}
+
+/// `kith id` on a home still recovering: no account yet.
+pub(super) fn print_recovering(json: bool, recovering: &Recovering) -> anyhow::Result<()> {
+    let ids = RecoveringJson {
+        account: None,
+        recovering: recovering.account.to_string(),
+        device: recovering.device_key.id().to_string(),
+    };
+    if json {
+        return print_json(&ids);
+    }
+    say!("recovering {} (not done yet)", ids.recovering);
+    say!("device     {}", ids.device);
+    Ok(())
+}
+
+/// `kith recover --account ACCOUNT --friends`: a new device key and the
+/// code bound to it, for the friends who hold shares.
+pub(super) fn recover_through_friends(
+    home: &Home,
+    json: bool,
+    account: &str,
+    device_name: Option<&str>,
+) -> anyhow::Result<()> {
+    let account: kith_keys::AccountId = account
+        .trim()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("`{account}` is not an account id: {e}"))?;
+    let device_key = home.start_recovery(account, &host_name_or(device_name))?;
+    let code = kith_protocol::recovery::code(&account, &device_key.id());
+    let answer = CodeJson {
+        code,
+        account: account.to_string(),
+        device: device_key.id().to_string(),
+    };
+    if json {
+        return print_json(&answer);
+    }
+    say!("Recovering {} through your friends.", answer.account);
+    say!();
+    say!("  code: {}", answer.code);
+    say!();
+    say!("Start `kith daemon`, connect to friends who hold a share (`kith connect`),");
+    say!("and read each of them this code (by phone, in person): they approve with");
+    say!("`kith recovery approve {} --code CODE`.", answer.account);
+    say!("Once enough have approved, this device holds your account again.");
+    Ok(())
 }
 
 /// The passphrase: the file's first line (a trailing newline is not part of it).

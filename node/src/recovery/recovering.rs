@@ -19,7 +19,9 @@ use futures::StreamExt as _;
 use kith_keys::{AccountId, DeviceCert, DeviceId};
 use kith_protocol::recovery::{ASK_INTERVAL_SECS, Collector, Reply, Request};
 use libp2p::{
-    Multiaddr, PeerId, Swarm, identity::Keypair, noise, ping, relay,
+    Multiaddr, PeerId, Swarm,
+    identity::Keypair,
+    noise, ping, relay,
     request_response::{self, ProtocolSupport},
     swarm::{
         ConnectionId, NetworkBehaviour, SwarmEvent,
@@ -236,6 +238,7 @@ impl RecoveringActor {
             pulls_served: 0,
             changes_inline: 0,
             recovering: true,
+            shares_received: self.collector.received(),
         }
     }
 

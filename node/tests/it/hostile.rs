@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::util::{KITH, TestHome, wait_for};
+use crate::util::{KITH, TestHome, befriend, wait_for};
 
 fn evil() -> PathBuf {
     let path = std::path::Path::new(KITH).with_file_name("kith-evil");
@@ -30,14 +30,6 @@ fn account(home: &TestHome) -> String {
 fn field(home: &TestHome, owner: &str, name: &str) -> Option<String> {
     let shown = home.json(&["profile", "show", owner, "--json"]);
     shown["fields"][name]["value"].as_str().map(str::to_string)
-}
-
-fn befriend(a: &TestHome, b: &TestHome) {
-    let ticket = a.json(&["friend", "invite", "--json"])["ticket"]
-        .as_str()
-        .expect("ticket")
-        .to_string();
-    b.json(&["friend", "add", &ticket, "--json"]);
 }
 
 /// Run `attack` against `victim` for `secs` while probing it: every status

@@ -10,5 +10,6 @@ mod hostile;
 mod profile;
 mod recovery;
 mod secrets;
+mod social_recovery;
 mod util;
 mod web;

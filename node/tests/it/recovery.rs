@@ -3,18 +3,10 @@
 
 use std::time::Duration;
 
-use crate::util::{TestHome, assert_one_error_line, wait_for};
+use crate::util::{TestHome, assert_one_error_line, befriend, wait_for};
 
 fn field(home: &TestHome, account: &str, name: &str) -> serde_json::Value {
     home.json(&["profile", "show", account, "--json"])["fields"][name]["value"].clone()
-}
-
-fn befriend(a: &TestHome, b: &TestHome) {
-    let ticket = a.json(&["friend", "invite", "--json"])["ticket"]
-        .as_str()
-        .expect("ticket")
-        .to_string();
-    b.json(&["friend", "add", &ticket, "--json"]);
 }
 
 #[test]

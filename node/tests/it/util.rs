@@ -82,6 +82,15 @@ impl TestHome {
     }
 }
 
+/// `b` adds `a` by a ticket from `a` (both daemons running): friends at once.
+pub fn befriend(a: &TestHome, b: &TestHome) {
+    let ticket = a.json(&["friend", "invite", "--json"])["ticket"]
+        .as_str()
+        .expect("ticket")
+        .to_string();
+    b.json(&["friend", "add", &ticket, "--json"]);
+}
+
 /// A `kith daemon` child process, killed when dropped.
 pub struct DaemonProcess {
     child: Option<Child>,
