@@ -21,6 +21,7 @@ use kith_protocol::{
     bridge, friend,
     hello::Hello,
     pairing::{self, PairRequest, PairResponse},
+    recovery,
     records::{self, Claim, IdentifierKind, SignedRecord},
     sync::{
         Announcement, ChangeBatch, ChangeSignatures, CheckGroup, PullItem, PullOutcome, PullResult,
@@ -445,6 +446,24 @@ fn main() {
             code: "bad_proof".into(),
         }),
     );
+
+    // recovery
+    let shares = kith_keys::shares::split(&f.owner, 2, 2).expect("a valid split");
+    let grant = |i: usize| {
+        recovery::Grant::issue(&f.owner, f.peer_id, 7, 2, 2, shares[i].to_vec())
+    };
+    s.put("recovery", "hold", cbor(&recovery::Request::Hold { grant: grant(0) }));
+    s.put(
+        "recovery",
+        "withdraw",
+        cbor(&recovery::Request::Withdraw {
+            withdrawal: recovery::Withdrawal::issue(&f.owner, f.peer_id, 7),
+        }),
+    );
+    s.put("recovery", "ask", cbor(&recovery::Request::Ask { account: f.owner_id }));
+    s.put("recovery", "share", cbor(&recovery::Reply::Share { grant: grant(1) }));
+    s.put("recovery", "waiting", cbor(&recovery::Reply::Waiting));
+    s.put("recovery", "stored", grant(0).to_bytes());
 
     // plugin_lines
     let json = |v: &serde_json::Value| serde_json::to_vec(v).expect("JSON");

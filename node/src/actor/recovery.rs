@@ -21,9 +21,9 @@ use crate::{
     unix_now,
 };
 
-/// Asks one peer may send a minute (a recovering device asks every
-/// `kith_protocol::recovery::ASK_INTERVAL_SECS`).
-pub(crate) const MAX_ASKS_PER_PEER_PER_MINUTE: u32 = 60;
+/// Recovery messages one peer may send a minute (a recovering device asks
+/// every `kith_protocol::recovery::ASK_INTERVAL_SECS`).
+pub(crate) const MAX_RECOVERY_MESSAGES_PER_PEER_PER_MINUTE: u32 = 60;
 
 /// The holder's state kept in memory.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ impl Default for Holding {
         Holding {
             book: AskBook::default(),
             limiter: RateLimiter::new(
-                MAX_ASKS_PER_PEER_PER_MINUTE,
+                MAX_RECOVERY_MESSAGES_PER_PEER_PER_MINUTE,
                 60,
                 kith_protocol::limits::MAX_RATE_TRACKED_PEERS,
             ),
@@ -315,6 +315,10 @@ impl NodeActor {
     }
 
     fn answer_recovery(&mut self, peer: PeerId, request: Request) -> Reply {
+        // Every recovery message costs a store read, some a durable write.
+        if !self.holding.limiter.allow(&peer, unix_now()) {
+            return Reply::refused(WireRefusal::RateLimited);
+        }
         match request {
             Request::Hold { grant } => self.hold_share(grant),
             Request::Withdraw { withdrawal } => self.drop_share(withdrawal),
@@ -396,9 +400,6 @@ impl NodeActor {
         let Some(device) = device_of(&peer) else {
             return Reply::refused(WireRefusal::NotADevice);
         };
-        if !self.holding.limiter.allow(&peer, now) {
-            return Reply::refused(WireRefusal::RateLimited);
-        }
         let held = match self.store.held_share(&account) {
             Ok(Some(held)) => held,
             Ok(None) => return Reply::Waiting,
