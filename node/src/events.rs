@@ -60,6 +60,8 @@ pub enum Event {
         account: AccountId,
         device: DeviceId,
     },
+    /// A friend's node confirmed it holds this account's recovery share.
+    RecoveryShareHeld { account: AccountId },
     /// A document changed here (a local edit or changes received).
     DocUpdated {
         owner: AccountId,
@@ -83,6 +85,7 @@ impl Event {
             Event::LinkChecked { .. } => "link_checked",
             Event::DocUpdated { .. } => "doc_updated",
             Event::RecoveryRequested { .. } => "recovery_requested",
+            Event::RecoveryShareHeld { .. } => "recovery_share_held",
             Event::DeviceLinked { .. } => "device_linked",
             Event::DeviceRevoked { .. } => "device_revoked",
         }

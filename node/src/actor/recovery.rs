@@ -451,6 +451,7 @@ impl NodeActor {
                 holder.share = None;
                 holder.error = None;
                 tracing::info!(account = %account.fmt_short(), "a friend holds a recovery share");
+                self.emit(Event::RecoveryShareHeld { account });
             }
             Reply::Refused { code } => {
                 tracing::warn!(account = %account.fmt_short(), %code, "a friend refused a recovery share");

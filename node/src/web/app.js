@@ -361,6 +361,45 @@
         : null);
   }
 
+  async function loadRecovery() {
+    const [{ requests = [] }, { friends = [] }, status] = await Promise.all([
+      api('/v1/recovery/requests'), api('/v1/friends'),
+      api('/v1/recovery/status').catch((err) => {
+        if (err.code === 'recovery_not_set_up') return null;
+        throw err;
+      }),
+    ]);
+    fill(byId('recovery-requests'), requests, renderRecoveryRequest, 'No friend is asking.');
+    const waiting = [...new Set(requests.filter((r) => !r.approved).map((r) => r.account))];
+    put(byId('ra-account'), waiting.map((a) => h('option', { value: a }, displayName(a))));
+    byId('recovery-approve-form').hidden = waiting.length === 0;
+    byId('recovery-status').textContent = status
+      ? `Any ${status.threshold} of these friends can give your account back:`
+      : 'Not set up: if you lose every device, only your paper key (kith recovery words) or an export brings the account back.';
+    put(byId('recovery-holders'), status ? status.friends.map(renderHolder) : []);
+    const held = new Set(status ? status.friends.map((f) => f.account) : []);
+    put(byId('recovery-friend-choices'), friends.map((f) => h('div', { class: 'check' },
+      h('input', { type: 'checkbox', id: `rf-${f.account}`, name: 'friend', value: f.account, ...(held.has(f.account) ? { checked: '' } : {}) }),
+      h('label', { for: `rf-${f.account}` }, f.name || shortId(f.account)))));
+  }
+
+  function renderRecoveryRequest(r) {
+    return h('li', { class: 'item' },
+      h('div', { class: 'item-main' },
+        h('div', { class: 'item-title' }, h('strong', {}, displayName(r.account)),
+          r.approved ? badge('approved', 'ok') : badge('waiting for your approval', 'warn')),
+        h('p', { class: 'id' }, r.account),
+        h('p', { class: 'meta' }, 'From a new device (', shortId(r.device), '), since ', when(r.at))));
+  }
+
+  function renderHolder(f) {
+    const state = f.holds ? badge('holds a share', 'ok') : f.error ? badge(`refused (${f.error})`, 'bad') : badge('not reached yet', 'warn');
+    return h('li', { class: 'item' },
+      h('div', { class: 'item-main' },
+        h('div', { class: 'item-title' }, h('strong', {}, displayName(f.account)), state),
+        h('p', { class: 'id' }, f.account)));
+  }
+
   async function loadFeed() {
     const [friends, own] = await Promise.all([
       api(`/v1/feed?all=true&limit=${FEED_LIMIT}`),
@@ -483,6 +522,7 @@
     devices: loadDevices,
     feed: loadFeed,
     bridges: loadBridges,
+    recovery: loadRecovery,
   };
   const running = new Map(); // section → {again, done}
 
@@ -510,7 +550,7 @@
   }
 
   const refresh = (...sections) => Promise.all(sections.map(run));
-  const refreshAll = () => run('overview').then(() => refresh('profile', 'friends', 'devices', 'bridges', 'feed'));
+  const refreshAll = () => run('overview').then(() => refresh('profile', 'friends', 'devices', 'bridges', 'feed', 'recovery'));
 
   // ---------- actions (event delegation on data-action buttons) ----------
 
@@ -619,6 +659,7 @@
     revoke: 'Could not revoke the device', 'bridge-test': 'Bridge test failed', 'bridge-remove': 'Could not remove the bridge',
     'profile-form': 'Could not save the field', 'link-form': 'Could not add the link', 'friend-add-form': 'Could not add the friend',
     'post-form': 'Could not post', 'bridge-form': 'Could not add the bridge',
+    'recovery-approve-form': 'Could not approve', 'recovery-setup-form': 'Could not give out shares',
   };
 
   /** Two-step buttons: the first click arms ("Confirm …"), the second acts. */
@@ -720,6 +761,20 @@
       say('Posted.');
       await run('feed');
     },
+    async 'recovery-approve-form'(form) {
+      const account = field(form, 'account').value;
+      await api('/v1/recovery/approve', { account, code: value(form, 'code') });
+      field(form, 'code').value = '';
+      say(`Released your share to ${clip(displayName(account))}'s new device.`);
+      await run('recovery');
+    },
+    async 'recovery-setup-form'(form) {
+      const friends = [...form.querySelectorAll('input[name="friend"]')].filter((b) => b.checked).map((b) => b.value);
+      const threshold = Number(field(form, 'threshold').value);
+      const r = await api('/v1/recovery/setup', { friends, threshold });
+      say(`Gave ${r.friends.length} friends a share; any ${r.threshold} can recover your account.`);
+      await run('recovery');
+    },
     async 'bridge-form'(form) {
       const body = { name: value(form, 'name'), plugin: value(form, 'plugin'), settings: parseSettings(field(form, 'settings').value) };
       const r = await api('/v1/bridges/add', body);
@@ -795,7 +850,12 @@
       refresh('friends', 'feed', 'overview');
     },
     friend_request_declined: () => refresh('friends'),
-    friend_removed: () => refresh('friends', 'feed'),
+    friend_removed: () => refresh('friends', 'feed', 'recovery'),
+    recovery_share_held: () => run('recovery'),
+    recovery_requested: (e) => {
+      say(`${clip(displayName(e.account))} asks for your help to recover their account. Call them for the code.`);
+      run('recovery');
+    },
     suggestion_found: () => refresh('friends'),
     device_linked: onDeviceLinked,
     device_revoked: () => refresh('devices', 'overview'),
@@ -819,7 +879,10 @@
     source.addEventListener('open', () => {
       setLive('live', 'Live');
       retryMs = 2000;
-      if (opened) refreshAll(); // we may have missed events while away
+      // Events between the first load and this moment (or while away)
+      // were missed: load everything again.
+      if (opened) refreshAll();
+      else refresh('friends', 'recovery');
       opened = true;
     });
     source.addEventListener('error', () => {

@@ -655,3 +655,85 @@ fn the_page_fits_a_phone_and_works_from_the_keyboard() {
         page.close().await;
     });
 }
+
+#[test]
+fn recovery_shares_are_given_and_approved_from_the_pages() {
+    let (alice, bob) = (Person::start(), Person::start());
+    assert!(
+        bob.home
+            .kith(&["connect", &alice.daemon.addr()])
+            .status
+            .success()
+    );
+    crate::util::befriend(&alice.home, &bob.home);
+    let (a, b) = (alice.account.clone(), bob.account.clone());
+    let fresh = TestHome::new();
+    runtime().block_on(async {
+        // Alice gives Bob a share from her page.
+        let pa = alice.open_page().await;
+        let choice = format!("[data-testid=recovery-setup-form] input[value='{b}']");
+        pa.wait_find(&choice)
+            .await
+            .click()
+            .await
+            .expect("choose Bob");
+        pa.fill("[data-testid=recovery-setup-form]", "threshold", "1")
+            .await;
+        pa.submit("[data-testid=recovery-setup-form]").await;
+        assert!(
+            pa.until(|p| async move {
+                p.text("[data-testid=recovery-holders]")
+                    .await
+                    .contains("holds a share")
+            })
+            .await,
+            "Alice's page never showed Bob holding his share"
+        );
+        pa.close().await;
+    });
+    // Alice loses her only device; a new one asks Bob.
+    let Person { home, daemon, .. } = alice;
+    daemon.kill_hard();
+    drop(home);
+    let code = fresh.json(&["recover", "--account", &a, "--friends", "--json"])["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
+    let _recovering = fresh.start_daemon();
+    assert!(
+        fresh
+            .kith(&["connect", &bob.daemon.addr()])
+            .status
+            .success()
+    );
+    runtime().block_on(async {
+        // Bob's page shows the request live and takes the code Alice reads out.
+        let pb = bob.open_page().await;
+        assert!(
+            pb.until(|p| {
+                let a = a.clone();
+                async move { p.text("[data-testid=recovery-requests]").await.contains(&a) }
+            })
+            .await,
+            "the request never showed on Bob's page"
+        );
+        let form = "[data-testid=recovery-approve-form]";
+        pb.fill(form, "code", "000-000-000-000").await;
+        pb.submit(form).await;
+        assert!(
+            pb.until(|p| async move { p.text("#toast").await.contains("code") })
+                .await,
+            "a wrong code was not refused on the page"
+        );
+        pb.fill(form, "code", &code).await;
+        pb.submit(form).await;
+        assert!(
+            wait_for(
+                Duration::from_secs(30),
+                || fresh.json(&["id", "--json"])["account"] == a.as_str()
+            ),
+            "Bob's approval from the page did not recover Alice's account"
+        );
+        pb.close().await;
+    });
+}
