@@ -23,7 +23,7 @@ pub struct AccountId([u8; KEY_LEN]);
 impl AccountId {
     /// Wrap raw public-key bytes, checking that they are a valid ed25519 point.
     pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Result<Self, ParseIdError> {
-        ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| ParseIdError::InvalidKey)?;
+        crate::memo::verifying_key(&bytes).ok_or(ParseIdError::InvalidKey)?;
         Ok(AccountId(bytes))
     }
 

@@ -21,7 +21,7 @@ pub struct DeviceId([u8; KEY_LEN]);
 
 impl DeviceId {
     pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Result<Self, ParseIdError> {
-        ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| ParseIdError::InvalidKey)?;
+        crate::memo::verifying_key(&bytes).ok_or(ParseIdError::InvalidKey)?;
         Ok(DeviceId(bytes))
     }
 

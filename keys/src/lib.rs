@@ -84,6 +84,7 @@ mod cert;
 mod device;
 mod error;
 mod key_file;
+mod memo;
 pub mod paper;
 mod secret;
 pub mod shares;

@@ -5,8 +5,6 @@
 //! therefore never be replayed as, say, a friend request, even if the two
 //! messages happened to share their bytes.
 
-use ed25519_dalek::VerifyingKey;
-
 use crate::{KEY_LEN, VerifyError, secret::Secret};
 
 pub use ed25519_dalek::Signature;
@@ -81,12 +79,19 @@ pub fn verify(
     message: &[u8],
     signature: &Signature,
 ) -> Result<(), VerifyError> {
-    let key = VerifyingKey::from_bytes(public).map_err(|_| VerifyError::BadSignature)?;
+    let signed = signed_bytes(context, message);
+    let digest = crate::memo::digest(public, &signature.to_bytes(), &signed);
+    if crate::memo::was_verified(&digest) {
+        return Ok(());
+    }
+    let key = crate::memo::verifying_key(public).ok_or(VerifyError::BadSignature)?;
     if key.is_weak() {
         return Err(VerifyError::BadSignature);
     }
-    key.verify_strict(&signed_bytes(context, message), signature)
-        .map_err(|_| VerifyError::BadSignature)
+    key.verify_strict(&signed, signature)
+        .map_err(|_| VerifyError::BadSignature)?;
+    crate::memo::remember_verified(digest);
+    Ok(())
 }
 
 /// A canonical byte writer for signed payloads: fixed-size fields raw,
