@@ -25,6 +25,14 @@ pub fn peer_of(device: &DeviceId) -> PeerId {
     PeerId::from_bytes(&device.to_peer_id_bytes()).unwrap_or_else(|_| PeerId::random())
 }
 
+/// The peer id at the end of a multiaddr (`…/p2p/12D3Koo…`), if any.
+pub fn peer_in(addr: &libp2p::Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

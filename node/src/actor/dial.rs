@@ -2,7 +2,6 @@
 
 use libp2p::{
     Multiaddr, PeerId,
-    multiaddr::Protocol,
     swarm::{
         ConnectionId, DialError,
         dial_opts::{DialOpts, PeerCondition},
@@ -11,7 +10,7 @@ use libp2p::{
 
 use super::NodeActor;
 use crate::{
-    net::{device_of, peer_of},
+    net::{device_of, peer_in, peer_of},
     node::{MAX_REDIAL_AT_START, NodeError, Reply},
 };
 
@@ -112,14 +111,6 @@ impl NodeActor {
             tracing::debug!(error = %e, "kademlia bootstrap not started");
         }
     }
-}
-
-/// The peer id at the end of a multiaddr (`…/p2p/12D3Koo…`), if any.
-pub(super) fn peer_in(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        Protocol::P2p(peer) => Some(peer),
-        _ => None,
-    })
 }
 
 fn not_a_device(addr: &Multiaddr) -> NodeError {

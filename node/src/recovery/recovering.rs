@@ -34,7 +34,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::{
     events::{EVENT_BUFFER, Event},
     home::{Home, Identity, Recovering},
-    net::{RecoveryBehaviour, device_of, peer_of, recovery_behaviour},
+    net::{RecoveryBehaviour, device_of, peer_in, peer_of, recovery_behaviour},
     node::{
         COMMAND_BUFFER, Command, Node, NodeError, PeerStatus, Reachability, Reply as Answer,
         Status, Via,
@@ -243,10 +243,7 @@ impl RecoveringActor {
     }
 
     fn connect(&mut self, addr: Multiaddr, reply: Answer<DeviceId>) {
-        let target = addr.iter().find_map(|p| match p {
-            libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
-            _ => None,
-        });
+        let target = peer_in(&addr);
         if let Some(peer) = target.filter(|p| self.swarm.is_connected(p)) {
             let _ = reply.send(device_of(&peer).ok_or_else(|| NodeError::Dial {
                 addr: addr.clone(),

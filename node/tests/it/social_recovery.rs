@@ -170,11 +170,14 @@ fn a_share_goes_only_to_the_device_whose_code_was_read() {
 
     // The real owner's new device, and an impostor's asking for the same account.
     let (genuine, impostor) = (TestHome::new(), TestHome::new());
-    let code = genuine.json(&["recover", "--account", &account, "--friends", "--json"])["code"]
+    let started = genuine.json(&["recover", "--account", &account, "--friends", "--json"]);
+    let code = started["code"].as_str().expect("code").to_string();
+    let genuine_device = started["device"].as_str().expect("device").to_string();
+    let impostor_device = impostor.json(&["recover", "--account", &account, "--friends", "--json"])
+        ["device"]
         .as_str()
-        .expect("code")
+        .expect("device")
         .to_string();
-    impostor.json(&["recover", "--account", &account, "--friends", "--json"]);
     let (_g, _i) = (genuine.start_daemon(), impostor.start_daemon());
     let (friend, friend_daemon) = &c.friends[0];
     for home in [&genuine, &impostor] {
@@ -187,6 +190,25 @@ fn a_share_goes_only_to_the_device_whose_code_was_read() {
     assert!(wait_for(WAIT, || asks(friend, &account) == 2));
     friend.json(&["recovery", "approve", &account, "--code", &code, "--json"]);
     assert!(wait_for(WAIT, || account_of(&genuine) == account));
+    // The approval named the genuine device alone: the impostor's request
+    // stays unapproved, so its asks keep getting "waiting", never the share.
+    let requests = friend.json(&["recovery", "requests", "--json"]);
+    let approved = |device: &str| {
+        requests["requests"]
+            .as_array()
+            .and_then(|r| r.iter().find(|q| q["device"] == device))
+            .map(|q| q["approved"].clone())
+    };
+    assert_eq!(
+        approved(&genuine_device),
+        Some(serde_json::json!(true)),
+        "{requests}"
+    );
+    assert_eq!(
+        approved(&impostor_device),
+        Some(serde_json::json!(false)),
+        "{requests}"
+    );
     assert_eq!(shares_received(&impostor), 0);
     assert!(impostor.json(&["id", "--json"])["account"].is_null());
 
