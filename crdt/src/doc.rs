@@ -8,6 +8,10 @@ use kith_keys::DeviceId;
 
 use crate::{DocError, change::ParsedChange};
 
+mod views;
+pub(crate) use views::Accounts;
+use views::Views;
+
 /// A change hash: sha256 of the change's bytes, as Automerge computes it.
 pub type Hash = [u8; 32];
 
@@ -21,6 +25,9 @@ pub struct Doc {
     /// after `load`, which would make the first save after a restart
     /// write the whole document again.
     saved: Vec<ChangeHash>,
+    /// Typed views of the content, emptied by every method that can change
+    /// it (through [`Doc::edit`]).
+    views: Views,
 }
 
 /// The maps at the root of Kith's documents. Every document starts from the
@@ -66,6 +73,7 @@ impl Doc {
         Doc {
             inner: inner.with_actor(ActorId::from(device.as_bytes())),
             saved: Vec::new(),
+            views: Views::default(),
         }
     }
 
@@ -92,6 +100,7 @@ impl Doc {
         let mut doc = Doc {
             inner,
             saved: Vec::new(),
+            views: Views::default(),
         };
         doc.saved = doc.inner.get_heads();
         Ok(doc)
@@ -119,7 +128,7 @@ impl Doc {
         let mut trial = self.inner.clone();
         let other = &mut other.inner;
         guarded(move || trial.merge(other).map(|_| trial))?
-            .map(|trial| self.inner = trial)
+            .map(|trial| *self.edit() = trial)
             .map_err(DocError::from)
     }
 
@@ -143,7 +152,7 @@ impl Doc {
     pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {
         let mut trial = self.inner.clone();
         let loaded = guarded(move || trial.load_incremental(bytes).map(|_| trial))??;
-        self.inner = loaded;
+        *self.edit() = loaded;
         self.saved = self.inner.get_heads();
         Ok(())
     }
@@ -259,7 +268,7 @@ impl Doc {
         let actor = self.inner.get_actor().clone();
         let mut rebuilt = genesis()?.with_actor(actor);
         guarded(|| rebuilt.apply_changes(changes))??;
-        self.inner = rebuilt;
+        *self.edit() = rebuilt;
         self.saved = Vec::new();
         Ok(dropped)
     }
@@ -281,7 +290,7 @@ impl Doc {
         let parsed: Result<Vec<Change>, DocError> =
             changes.into_iter().map(|c| c.into_change()).collect();
         let parsed = parsed?;
-        let inner = &mut self.inner;
+        let inner = self.edit();
         guarded(move || inner.apply_changes(parsed))??;
         Ok(())
     }
@@ -290,7 +299,7 @@ impl Doc {
     pub(crate) fn root_map(&mut self, key: &str) -> Result<ObjId, DocError> {
         match self.inner.get(ROOT, key)? {
             Some((value, id)) if value.is_object() => Ok(id),
-            _ => Ok(self.inner.put_object(ROOT, key, ObjType::Map)?),
+            _ => Ok(self.edit().put_object(ROOT, key, ObjType::Map)?),
         }
     }
 
@@ -307,12 +316,23 @@ impl Doc {
     }
 
     pub(crate) fn inner_mut(&mut self) -> &mut AutoCommit {
+        self.edit()
+    }
+
+    /// The document for a change of its content: the views go first.
+    fn edit(&mut self) -> &mut AutoCommit {
+        self.views = Views::default();
         &mut self.inner
+    }
+
+    /// The typed views of the content as it is now.
+    pub(crate) fn views(&self) -> &Views {
+        &self.views
     }
 
     /// Drop the operations of the pending transaction.
     pub fn rollback(&mut self) {
-        self.inner.rollback();
+        self.edit().rollback();
     }
 
     /// Close the pending transaction into one change; the change, if any.

@@ -15,7 +15,7 @@
 use automerge::{ObjId, ReadDoc as _, ScalarValue, transaction::Transactable as _};
 use kith_keys::AccountId;
 
-use crate::{Doc, DocError};
+use crate::{Doc, DocError, doc::Accounts};
 
 const FRIENDS: &str = "friends";
 const BLOCKED: &str = "blocked";
@@ -56,22 +56,25 @@ pub fn remove(doc: &mut Doc, account: &AccountId) -> Result<bool, DocError> {
 }
 
 pub fn is_friend(doc: &Doc, account: &AccountId) -> bool {
-    doc.read(|d| is_friend_unguarded(d, account))
-}
-
-fn is_friend_unguarded(doc: &Doc, account: &AccountId) -> bool {
-    doc.existing_root_map(FRIENDS)
-        .is_some_and(|f| matches!(doc.inner().get(&f, account.to_string()), Ok(Some(_))))
+    friend_set(doc).set.contains(account)
 }
 
 /// The friends' account ids (cheap: no entry is parsed).
 pub fn accounts(doc: &Doc) -> Vec<AccountId> {
-    doc.read(accounts_unguarded)
+    friend_set(doc).in_order.clone()
 }
 
-fn accounts_unguarded(doc: &Doc) -> Vec<AccountId> {
+/// The friends' account ids as a set, kept in the document's views until
+/// it next changes (asked for every message a node receives).
+fn friend_set(doc: &Doc) -> std::sync::Arc<Accounts> {
+    doc.views()
+        .friends
+        .get(&(), || doc.read(accounts_unguarded))
+}
+
+fn accounts_unguarded(doc: &Doc) -> Accounts {
     let Some(friends) = doc.existing_root_map(FRIENDS) else {
-        return Vec::new();
+        return Accounts::default();
     };
     doc.inner()
         .keys(&friends)
@@ -159,6 +162,51 @@ mod tests {
         assert!(!is_friend(&loaded, &friend(1).account));
         assert!(blocked(&loaded).is_empty());
         assert_eq!(accounts(&loaded), vec![friend(2).account]);
+    }
+
+    /// The friend set is kept between edits: every way the document can
+    /// change (an edit, a rollback, a peer's changes, a merge, a purge)
+    /// must show in the next answer.
+    #[test]
+    fn the_kept_friend_set_follows_every_change() {
+        let (mine, theirs) = (
+            DeviceKey::from_seed(&[9; 32]).id(),
+            DeviceKey::from_seed(&[8; 32]).id(),
+        );
+        let mut doc = Doc::new(&mine);
+        assert!(!is_friend(&doc, &friend(1).account));
+        add(&mut doc, &friend(1)).unwrap();
+        assert!(is_friend(&doc, &friend(1).account), "an open edit shows");
+        doc.rollback();
+        assert!(!is_friend(&doc, &friend(1).account), "a rollback shows");
+        add(&mut doc, &friend(1)).unwrap();
+        doc.commit();
+        assert_eq!(accounts(&doc), vec![friend(1).account]);
+
+        let mut other = Doc::load(&doc.save().unwrap(), &theirs).unwrap();
+        assert!(is_friend(&other, &friend(1).account));
+        add(&mut other, &friend(2)).unwrap();
+        let change = other.commit().unwrap();
+        doc.apply(vec![change]).unwrap();
+        assert!(is_friend(&doc, &friend(2).account), "a peer's change shows");
+
+        remove(&mut other, &friend(1).account).unwrap();
+        other.commit();
+        let mut copy = Doc::load(&other.save().unwrap(), &theirs).unwrap();
+        doc.merge(&mut copy).unwrap();
+        assert!(!is_friend(&doc, &friend(1).account), "a merge shows");
+
+        let mut purged = Doc::load(&doc.save().unwrap(), &mine).unwrap();
+        assert!(is_friend(&purged, &friend(2).account));
+        let theirs_bytes = theirs.as_bytes().to_vec();
+        assert!(
+            purged
+                .purge(|actor, _| actor == theirs_bytes.as_slice())
+                .unwrap()
+                > 0
+        );
+        assert!(!is_friend(&purged, &friend(2).account), "a purge shows");
+        assert!(is_friend(&purged, &friend(1).account));
     }
 
     #[test]

@@ -264,7 +264,11 @@ pub fn add_device(doc: &mut Doc, cert: &kith_keys::DeviceCert) -> Result<(), Doc
 
 /// Certificates in the document that verify and belong to `owner`.
 pub fn devices(doc: &Doc, owner: &kith_keys::AccountId) -> Vec<kith_keys::DeviceCert> {
-    doc.read(|d| devices_unguarded(d, owner))
+    let kept = doc
+        .views()
+        .devices
+        .get(owner, || doc.read(|d| devices_unguarded(d, owner)));
+    kept.as_ref().clone()
 }
 
 fn devices_unguarded(doc: &Doc, owner: &kith_keys::AccountId) -> Vec<kith_keys::DeviceCert> {
@@ -301,7 +305,11 @@ pub fn add_revocation(doc: &mut Doc, revocation: &Revocation) -> Result<(), DocE
 /// Revocations in the document signed by `owner`'s account key (others are
 /// ignored). Every value under a key counts, conflicting ones included.
 pub fn revocations(doc: &Doc, owner: &kith_keys::AccountId) -> Vec<Revocation> {
-    doc.read(|d| revocations_unguarded(d, owner))
+    let kept = doc
+        .views()
+        .revocations
+        .get(owner, || doc.read(|d| revocations_unguarded(d, owner)));
+    kept.as_ref().clone()
 }
 
 fn revocations_unguarded(doc: &Doc, owner: &kith_keys::AccountId) -> Vec<Revocation> {
