@@ -51,6 +51,10 @@ struct Args {
     /// Nodes in B9's ring (default 500; 10 with `--quick`).
     #[arg(long, value_name = "N")]
     nodes: Option<usize>,
+    /// Edits per B1 size (default 30; 5 with `--quick`): more, to profile
+    /// the fan-out itself rather than the set-up.
+    #[arg(long, hide = true, value_name = "N")]
+    edits: Option<usize>,
     /// Write the fan-out latency chart (SVG) here.
     #[arg(long, value_name = "FILE")]
     chart: Option<std::path::PathBuf>,
@@ -139,7 +143,12 @@ async fn measure(args: &Args) -> anyhow::Result<(Vec<Row>, Vec<fanout::Point>)> 
     let fanout_sizes: &[usize] = if q { &[3, 6] } else { &[10, 50] };
     let mut points = Vec::new();
     if wants("B1") {
-        let (rows, p) = fanout::run(fanout_sizes, if q { 5 } else { 30 }, durable_write_ms).await?;
+        let (rows, p) = fanout::run(
+            fanout_sizes,
+            args.edits.unwrap_or(if q { 5 } else { 30 }),
+            durable_write_ms,
+        )
+        .await?;
         record(rows);
         points = p;
     }

@@ -59,7 +59,8 @@ fn get_unguarded(doc: &Doc, field: &str) -> Option<String> {
 
 /// Every field with a text value (others, from a newer writer, are skipped).
 pub fn fields(doc: &Doc) -> BTreeMap<String, String> {
-    doc.read(fields_unguarded)
+    let kept = doc.views().fields.get(&(), || doc.read(fields_unguarded));
+    kept.as_ref().clone()
 }
 
 fn fields_unguarded(doc: &Doc) -> BTreeMap<String, String> {

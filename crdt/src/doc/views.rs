@@ -9,7 +9,7 @@
 //! rebuilds each on the next question.
 
 use std::{
-    collections::HashSet,
+    collections::{BTreeMap, HashSet},
     sync::{Arc, OnceLock},
 };
 
@@ -23,6 +23,9 @@ pub(crate) struct Views {
     pub(crate) friends: Cached<(), Accounts>,
     pub(crate) devices: Cached<AccountId, Vec<DeviceCert>>,
     pub(crate) revocations: Cached<AccountId, Vec<Revocation>>,
+    /// A profile's text fields (read before and after every remote apply,
+    /// to name the fields that changed).
+    pub(crate) fields: Cached<(), BTreeMap<String, String>>,
 }
 
 /// A set of accounts in the document's key order (callers list them in

@@ -59,26 +59,35 @@ impl Store {
             sigs.insert(sig_key, value)?;
             certs.insert(cert.device.as_bytes(), cert.to_bytes())?;
         }
+        // Incrementals are numbered from 0 after each compaction, so the
+        // last one's number says how many there are without a scan of them
+        // all (up to `COMPACT_AFTER`, twice, on every apply). A crash part-way
+        // through a compaction leaves a tail: counted high, which only brings
+        // the next compaction forward.
         let incrementals = self.tree(Tree::DocIncrementals);
-        let count = if incremental.is_empty() {
-            incrementals.scan_prefix(&key).count()
-        } else {
-            let next = match incrementals.scan_prefix(&key).last() {
-                Some(entry) => {
-                    let (k, _) = entry?;
-                    let seq = k
-                        .get(key.len()..)
-                        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-                        .map(u64::from_be_bytes);
-                    seq.unwrap_or(0) + 1
-                }
-                None => 0,
-            };
-            let mut incr_key = key.clone();
-            incr_key.extend_from_slice(&next.to_be_bytes());
-            incrementals.insert(incr_key, incremental)?;
-            incrementals.scan_prefix(&key).count()
+        let mut count = match incrementals.scan_prefix(&key).next_back() {
+            Some(entry) => {
+                let (k, _) = entry?;
+                let seq = k
+                    .get(key.len()..)
+                    .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| StoreError::Corrupt {
+                        tree: Tree::DocIncrementals.name(),
+                        key: crate::home::to_hex(&k),
+                        why: "not a document key and an 8-byte number".into(),
+                    })?;
+                seq + 1
+            }
+            None => 0,
         };
+        if !incremental.is_empty() {
+            let mut incr_key = key.clone();
+            incr_key.extend_from_slice(&count.to_be_bytes());
+            incrementals.insert(incr_key, incremental)?;
+            count += 1;
+        }
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
         Ok(count)
     }
 
@@ -200,5 +209,77 @@ impl Store {
         let mut key = peer.as_bytes().to_vec();
         key.extend_from_slice(&doc_key(owner, kind));
         self.put_json(Tree::SyncStates, &key, &heads)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The count of incrementals that decides compaction comes from the
+    /// last one's number: it must match the entries, restart at 0 after a
+    /// compaction, and never overwrite an incremental.
+    #[test]
+    fn incrementals_are_counted_and_kept_across_compactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let owner = kith_keys::AccountKey::from_seed(&[1; 32]).id();
+        let other = kith_keys::AccountKey::from_seed(&[2; 32]).id();
+        for i in 0..5u8 {
+            let count = store
+                .append_doc(&owner, DocKind::Profile, &[i], &[])
+                .unwrap();
+            assert_eq!(count, usize::from(i) + 1);
+        }
+        assert_eq!(
+            store
+                .append_doc(&owner, DocKind::Profile, &[], &[])
+                .unwrap(),
+            5
+        );
+        assert_eq!(
+            store
+                .append_doc(&other, DocKind::Profile, &[9], &[])
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .append_doc(&owner, DocKind::Friends, &[9], &[])
+                .unwrap(),
+            1
+        );
+        let saved = store
+            .load_saved_doc(&owner, DocKind::Profile)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            saved.incrementals,
+            vec![vec![0], vec![1], vec![2], vec![3], vec![4]]
+        );
+
+        store
+            .compact_doc(&owner, DocKind::Profile, b"snapshot")
+            .unwrap();
+        assert_eq!(
+            store
+                .append_doc(&owner, DocKind::Profile, &[7], &[])
+                .unwrap(),
+            1
+        );
+        let saved = store
+            .load_saved_doc(&owner, DocKind::Profile)
+            .unwrap()
+            .unwrap();
+        assert_eq!(saved.snapshot.as_deref(), Some(&b"snapshot"[..]));
+        assert_eq!(saved.incrementals, vec![vec![7]]);
+        assert_eq!(
+            store
+                .load_saved_doc(&other, DocKind::Profile)
+                .unwrap()
+                .unwrap()
+                .incrementals,
+            vec![vec![9]]
+        );
     }
 }
