@@ -1,18 +1,24 @@
-//! B8: an idle node with N friends: resident memory and loopback bytes per
-//! second per friend, against bare libp2p swarms (TCP, Noise, Yamux, ping)
-//! with the same connections, in the same run (each side in a fresh child
-//! process).
+//! B8: an idle Kith daemon with N friends: its resident memory (the real
+//! `kith daemon`, in a process of its own, against the same daemon with no
+//! friends) and loopback bytes per second per friend (against bare libp2p
+//! swarms — TCP, Noise, Yamux, ping — with the same connections, in a
+//! child process).
 
-use std::time::Duration;
+use std::{process::Stdio, time::Duration};
 
 use futures::StreamExt as _;
+use kith_protocol::ticket::{Ticket, TicketKind};
 use kith_tests::TestNode;
 use libp2p::{noise, ping, swarm::SwarmEvent, tcp, yamux};
 
 use crate::report::Row;
 
-fn rss_kib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// The resident memory an idle daemon with 150 friends may take.
+pub const DAEMON_RSS_GOAL_KIB: f64 = 32.0 * 1024.0;
+
+/// Resident memory of process `pid` (`/proc/PID/status`), in KiB.
+fn rss_kib(pid: u64) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -41,35 +47,43 @@ async fn idle_rate(window: Duration) -> f64 {
 /// are over by then.
 const SETTLE: Duration = Duration::from_secs(8);
 
-/// Which side of B8 a child process measures.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Side {
-    Kith,
-    Bare,
-}
-
-/// One side's figures, as a child process prints them.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Measured {
-    rss_kib_per_node: f64,
-    bytes_per_sec_per_friend: f64,
-}
-
-/// Each side runs in a fresh process of its own, so memory freed by one is
-/// not counted as reused by the other.
+/// B8's rows: the daemon alone, the daemon with `friends` friends (DHT
+/// clients in this process, so the topology is a star as on N machines),
+/// then the bare swarms in a child process.
 pub async fn run(friends: usize, window: Duration) -> anyhow::Result<Vec<Row>> {
-    let kith = measure_in_child(Side::Kith, friends, window).await?;
+    let alone = {
+        let daemon = Daemon::start().await?;
+        tokio::time::sleep(SETTLE).await;
+        daemon.rss_kib()
+    };
+    let (rss, kith_rate) = {
+        let daemon = Daemon::start().await?;
+        let mut leaves = Vec::new();
+        for _ in 0..friends {
+            let leaf = TestNode::spawn_dht_client().await?;
+            daemon.befriend(&leaf).await?;
+            leaves.push(leaf);
+        }
+        tokio::time::sleep(SETTLE).await;
+        let rss = daemon.rss_kib();
+        let rate = idle_rate(window).await / friends as f64;
+        for leaf in leaves {
+            leaf.stop().await;
+        }
+        (rss, rate)
+    };
     let bare = measure_in_child(Side::Bare, friends, window).await?;
-    let kith_rate = kith.bytes_per_sec_per_friend;
     Ok(vec![
-        Row::new(
+        Row::judged(
             "B8",
-            &format!("idle node with {friends} friends: resident memory per node"),
-            kith.rss_kib_per_node,
-            bare.rss_kib_per_node.max(1.0),
+            &format!(
+                "idle daemon with {friends} friends: resident memory (anchor: the daemon alone)"
+            ),
+            rss,
+            alone,
             "KiB",
-            1.2,
-            false,
+            &format!("<= {DAEMON_RSS_GOAL_KIB:.0} KiB"),
+            rss <= DAEMON_RSS_GOAL_KIB,
         ),
         Row::judged(
             "B8",
@@ -87,6 +101,122 @@ pub async fn run(friends: usize, window: Duration) -> anyhow::Result<Vec<Row>> {
     ])
 }
 
+/// `kith` as a command: the binary built next to this one, or this binary
+/// running the same code (`--as-kith`, see `main`).
+fn kith_command() -> anyhow::Result<tokio::process::Command> {
+    let built = kith_tests::sink::sibling_binary("kith");
+    if built.is_file() {
+        return Ok(tokio::process::Command::new(built));
+    }
+    let mut command = tokio::process::Command::new(std::env::current_exe()?);
+    command.arg("--as-kith");
+    Ok(command)
+}
+
+/// A real `kith daemon` on a fresh home, stopped when dropped.
+struct Daemon {
+    home: tempfile::TempDir,
+    /// Killed when the daemon is dropped (`kill_on_drop`).
+    _process: tokio::process::Child,
+    pid: u64,
+}
+
+impl Daemon {
+    async fn start() -> anyhow::Result<Daemon> {
+        let home = tempfile::tempdir()?;
+        let daemon = Daemon {
+            _process: kith_command()?
+                .arg("--home")
+                .arg(home.path())
+                .args([
+                    "daemon",
+                    "--listen",
+                    "/ip4/127.0.0.1/tcp/0",
+                    "--api",
+                    "127.0.0.1:0",
+                ])
+                .arg("--no-mdns")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| anyhow::anyhow!("cannot start a kith daemon: {e}"))?,
+            pid: 0,
+            home,
+        };
+        // `kith daemon` on an empty home creates the account first.
+        let ready = daemon.home.path().join("daemon.json");
+        let started = kith_tests::wait_for(Duration::from_secs(60), || {
+            let ready = ready.clone();
+            async move { ready.is_file() }
+        })
+        .await;
+        anyhow::ensure!(started, "the kith daemon did not start");
+        let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready)?)?;
+        let pid = info["pid"]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("no pid in daemon.json: {info}"))?;
+        Ok(Daemon { pid, ..daemon })
+    }
+
+    fn rss_kib(&self) -> f64 {
+        rss_kib(self.pid)
+    }
+
+    /// Run `kith --home HOME ARGS --json` against this daemon.
+    async fn cli(&self, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+        let output = kith_command()?
+            .arg("--home")
+            .arg(self.home.path())
+            .args(args)
+            .arg("--json")
+            .stderr(Stdio::piped())
+            .output()
+            .await?;
+        anyhow::ensure!(
+            output.status.success(),
+            "kith {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        Ok(serde_json::from_slice(&output.stdout)?)
+    }
+
+    /// Befriend `leaf` with a ticket of this daemon's, as two people do.
+    async fn befriend(&self, leaf: &TestNode) -> anyhow::Result<()> {
+        let invite = self.cli(&["friend", "invite"]).await?;
+        let ticket = invite["ticket"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no ticket in {invite}"))?;
+        let ticket = Ticket::parse(TicketKind::Friend, ticket)?;
+        let hub = ticket.account;
+        leaf.node
+            .add_friend(kith_node::node::FriendTarget::Ticket(ticket), String::new())
+            .await?;
+        let made = kith_tests::until(&leaf.node, |n| async move {
+            n.friends()
+                .await
+                .is_ok_and(|f| f.iter().any(|f| f.account == hub))
+        })
+        .await;
+        anyhow::ensure!(made, "a friendship with the daemon was not made");
+        Ok(())
+    }
+}
+
+/// Which side of B8 a child process measures (the bare swarms: Kith's
+/// side is the daemon's own process).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Side {
+    Bare,
+}
+
+/// One side's figures, as a child process prints them.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Measured {
+    bytes_per_sec_per_friend: f64,
+}
+
 async fn measure_in_child(
     side: Side,
     friends: usize,
@@ -95,7 +225,6 @@ async fn measure_in_child(
     let output = tokio::process::Command::new(std::env::current_exe()?)
         .arg("--idle-child")
         .arg(match side {
-            Side::Kith => "kith",
             Side::Bare => "bare",
         })
         .arg("--idle-friends")
@@ -109,25 +238,11 @@ async fn measure_in_child(
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
-/// The child's side of [`run`]: build N friends around a hub, let them
-/// settle, measure, and print the figures as JSON on stdout.
+/// The child's side of [`run`]: bare swarms around a hub, left to settle,
+/// then their loopback traffic printed as JSON on stdout.
 pub async fn child(side: Side, friends: usize, window: Duration) -> anyhow::Result<()> {
-    let rss_before = rss_kib();
-    let mut nodes = Vec::new();
     let mut tasks = Vec::new();
     match side {
-        Side::Kith => {
-            // A hub (a DHT server) befriended by N nodes, all idle. The
-            // friends are DHT clients: in one process, DHT servers would all
-            // connect to each other, which N friends on N machines do not.
-            let hub = TestNode::spawn().await?;
-            for _ in 0..friends {
-                let leaf = TestNode::spawn_dht_client().await?;
-                kith_tests::befriend(&hub, &leaf).await;
-                nodes.push(leaf);
-            }
-            nodes.push(hub);
-        }
         Side::Bare => {
             let (hub_addr, hub_task) = bare_swarm(None).await?;
             tasks.push(hub_task);
@@ -138,18 +253,13 @@ pub async fn child(side: Side, friends: usize, window: Duration) -> anyhow::Resu
         }
     }
     tokio::time::sleep(SETTLE).await;
-    let rss_kib_per_node = (rss_kib() - rss_before).max(0.0) / (friends + 1) as f64;
     let bytes_per_sec_per_friend = idle_rate(window).await / friends as f64;
     println!(
         "{}",
         serde_json::to_string(&Measured {
-            rss_kib_per_node,
             bytes_per_sec_per_friend,
         })?
     );
-    for node in nodes {
-        node.stop().await;
-    }
     for task in tasks {
         task.abort();
     }

@@ -72,6 +72,17 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    // `kith-bench --as-kith ARGS…` is `kith ARGS…` (B8's daemon, when
+    // `kith` is not built next to this binary).
+    let mut argv = std::env::args_os();
+    if argv.nth(1).is_some_and(|a| a == "--as-kith") {
+        let code = kith_node::cli::main_from(std::iter::once("kith".into()).chain(argv));
+        std::process::exit(if code == std::process::ExitCode::SUCCESS {
+            0
+        } else {
+            1
+        });
+    }
     let args = Args::parse();
     // Quiet unless asked: RUST_LOG=debug shows the nodes' logs.
     if std::env::var_os("RUST_LOG").is_some() {

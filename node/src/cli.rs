@@ -359,7 +359,17 @@ pub enum DiscoverableCommand {
 
 /// Parse the command line and run it. Returns the process exit code.
 pub fn main() -> std::process::ExitCode {
-    let cli = match Cli::try_parse() {
+    main_from(std::env::args_os())
+}
+
+/// [`main`] on the given arguments (the first is the program's name): how
+/// `kith-bench` runs the very daemon `kith` runs, in a child process.
+pub fn main_from<I, T>(args: I) -> std::process::ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => return report_usage_error(e),
     };

@@ -57,7 +57,12 @@ impl Store {
             let mut value = cert.device.as_bytes().to_vec();
             value.extend_from_slice(&signature.to_bytes());
             sigs.insert(sig_key, value)?;
-            certs.insert(cert.device.as_bytes(), cert.to_bytes())?;
+            // A device's certificate comes with every change it signs: a
+            // read is much cheaper than rewriting the same bytes.
+            let cert_bytes = cert.to_bytes();
+            if certs.get(cert.device.as_bytes())?.as_deref() != Some(cert_bytes.as_slice()) {
+                certs.insert(cert.device.as_bytes(), cert_bytes)?;
+            }
         }
         // Incrementals are numbered from 0 after each compaction, so the
         // last one's number says how many there are without a scan of them
