@@ -22,13 +22,30 @@ use crate::{
     store::{COMPACT_AFTER, Store},
 };
 
+/// Others' documents (friends', followed accounts') held in memory at
+/// most. Each is tens of KiB in Automerge (about 47 KiB for a friend's
+/// small document, from a heap profile of a daemon with 150 friends), so
+/// a node with many friends would hold them all for ever; past this, the
+/// least recently used goes back to its store, where every applied change
+/// already is, and is loaded again on its next use.
+pub const MAX_OPEN_DOCS: usize = 64;
+
 /// The documents this node holds: its own account's, always loaded, and
-/// others' copies, loaded on first use.
+/// others' copies, loaded on first use and kept while recently used.
 #[derive(Debug)]
 pub(super) struct Docs {
     /// One per `DocKind::ALL`, in that order.
     own: Vec<Doc>,
-    others: HashMap<(AccountId, DocKind), Doc>,
+    others: HashMap<(AccountId, DocKind), OpenDoc>,
+    /// Counts uses of `others`, for choosing which to drop.
+    uses: u64,
+}
+
+/// One of others' documents in memory, with when it was last used.
+#[derive(Debug)]
+struct OpenDoc {
+    doc: Doc,
+    used: u64,
 }
 
 fn slot(kind: DocKind) -> usize {
@@ -81,7 +98,42 @@ impl Docs {
         Docs {
             own,
             others: HashMap::new(),
+            uses: 0,
         }
+    }
+
+    /// Another account's document, if it is in memory (marked as used).
+    fn other_mut(&mut self, key: &(AccountId, DocKind)) -> Option<&mut Doc> {
+        self.uses += 1;
+        let open = self.others.get_mut(key)?;
+        open.used = self.uses;
+        Some(&mut open.doc)
+    }
+
+    /// Hold another account's document in memory, first dropping the least
+    /// recently used one if [`MAX_OPEN_DOCS`] are held.
+    fn open_other(&mut self, key: (AccountId, DocKind), doc: Doc) -> &mut Doc {
+        if self.others.len() >= MAX_OPEN_DOCS && !self.others.contains_key(&key) {
+            let oldest = self
+                .others
+                .iter()
+                .min_by_key(|(_, open)| open.used)
+                .map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                self.others.remove(&oldest);
+            }
+        }
+        self.uses += 1;
+        let used = self.uses;
+        let open = self.others.entry(key).or_insert(OpenDoc { doc, used });
+        open.used = used;
+        &mut open.doc
+    }
+
+    /// Forget the in-memory copy of another account's document (loaded
+    /// again from the store on its next use).
+    fn close_other(&mut self, key: &(AccountId, DocKind)) {
+        self.others.remove(key);
     }
 
     /// One of this account's documents (always present).
@@ -101,11 +153,11 @@ impl NodeActor {
             return Some(self.docs.own_mut(kind));
         }
         let key = (*owner, kind);
-        if !self.docs.others.contains_key(&key) {
+        if self.docs.other_mut(&key).is_none() {
             let doc = load(&self.store, &self.identity.device(), owner, kind)?;
-            self.docs.others.insert(key, doc);
+            return Some(self.docs.open_other(key, doc));
         }
-        self.docs.others.get_mut(&key)
+        self.docs.other_mut(&key)
     }
 
     /// A read-only view of a document this node holds (own or loaded).
@@ -287,10 +339,10 @@ impl NodeActor {
     /// Before applying remote changes: load (or start) the copy, and note
     /// what the tail of the apply compares against.
     fn open_remote(&mut self, owner: AccountId, kind: DocKind) -> RemoteApply {
-        if owner != self.identity.account() && !self.docs.others.contains_key(&(owner, kind)) {
+        if owner != self.identity.account() && self.docs.other_mut(&(owner, kind)).is_none() {
             let doc = load(&self.store, &self.identity.device(), &owner, kind)
                 .unwrap_or_else(|| Doc::new(&self.identity.device()));
-            self.docs.others.insert((owner, kind), doc);
+            self.docs.open_other((owner, kind), doc);
         }
         let own_identity = owner == self.identity.account() && kind == DocKind::Identity;
         let revocations_before =
@@ -370,7 +422,7 @@ impl NodeActor {
                 load(&self.store, &device, &owner, kind).unwrap_or_else(|| Doc::new(&device));
         } else {
             // Loaded again from the store on next use.
-            self.docs.others.remove(&(owner, kind));
+            self.docs.close_other(&(owner, kind));
         }
     }
 
@@ -425,4 +477,49 @@ fn changed_fields(
         .collect();
     changed.extend(before.keys().filter(|k| !after.contains_key(*k)).cloned());
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(i: usize) -> AccountId {
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        kith_keys::AccountKey::from_seed(&seed).id()
+    }
+
+    /// Others' documents stay within `MAX_OPEN_DOCS`; the one dropped is
+    /// the least recently used, and a document just used stays.
+    #[test]
+    fn open_documents_are_bounded_and_the_least_recently_used_goes() {
+        let device = kith_keys::DeviceKey::from_seed(&[7; 32]).id();
+        let mut docs = Docs {
+            own: Vec::new(),
+            others: HashMap::new(),
+            uses: 0,
+        };
+        for i in 0..MAX_OPEN_DOCS {
+            docs.open_other((account(i), DocKind::Profile), Doc::new(&device));
+        }
+        // The first is used again: the second is now the oldest.
+        assert!(docs.other_mut(&(account(0), DocKind::Profile)).is_some());
+        docs.open_other(
+            (account(MAX_OPEN_DOCS), DocKind::Profile),
+            Doc::new(&device),
+        );
+        assert_eq!(docs.others.len(), MAX_OPEN_DOCS);
+        assert!(docs.other_mut(&(account(0), DocKind::Profile)).is_some());
+        assert!(docs.other_mut(&(account(1), DocKind::Profile)).is_none());
+        assert!(
+            docs.other_mut(&(account(MAX_OPEN_DOCS), DocKind::Profile))
+                .is_some()
+        );
+        // Opening one already held replaces nothing else.
+        docs.open_other((account(2), DocKind::Profile), Doc::new(&device));
+        assert_eq!(docs.others.len(), MAX_OPEN_DOCS);
+        assert!(docs.other_mut(&(account(3), DocKind::Profile)).is_some());
+        docs.close_other(&(account(3), DocKind::Profile));
+        assert_eq!(docs.others.len(), MAX_OPEN_DOCS - 1);
+    }
 }
