@@ -28,8 +28,9 @@ fn account(home: &TestHome) -> String {
 }
 
 fn field(home: &TestHome, owner: &str, name: &str) -> Option<String> {
-    let shown = home.json(&["profile", "show", owner, "--json"]);
-    shown["fields"][name]["value"].as_str().map(str::to_string)
+    crate::util::profile_field(home, owner, name)
+        .as_str()
+        .map(str::to_string)
 }
 
 /// Run `attack` against `victim` for `secs` while probing it: every status

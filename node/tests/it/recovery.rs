@@ -3,11 +3,7 @@
 
 use std::time::Duration;
 
-use crate::util::{TestHome, assert_one_error_line, befriend, wait_for};
-
-fn field(home: &TestHome, account: &str, name: &str) -> serde_json::Value {
-    home.json(&["profile", "show", account, "--json"])["fields"][name]["value"].clone()
-}
+use crate::util::{TestHome, assert_one_error_line, befriend, profile_field as field, wait_for};
 
 #[test]
 fn the_paper_key_brings_the_account_back_from_a_friend() {

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use crate::util::{DaemonProcess, TestHome, assert_one_error_line, befriend, wait_for};
+use crate::util::{
+    DaemonProcess, TestHome, assert_one_error_line, befriend, profile_field as field, wait_for,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -14,10 +16,6 @@ fn account_of(home: &TestHome) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
-}
-
-fn field(home: &TestHome, account: &str, name: &str) -> serde_json::Value {
-    home.json(&["profile", "show", account, "--json"])["fields"][name]["value"].clone()
 }
 
 fn asks(holder: &TestHome, account: &str) -> usize {

@@ -239,3 +239,17 @@ pub fn http(
         .unwrap_or_default();
     (status, body)
 }
+
+/// A profile field as `home`'s daemon shows it; `Null` while the node holds
+/// no profile of `account` yet (the state a wait for an edit starts from:
+/// right after a friendship is made, its documents may still be on their
+/// way).
+pub fn profile_field(home: &TestHome, account: &str, name: &str) -> serde_json::Value {
+    let out = home.kith(&["profile", "show", account, "--json"]);
+    if !out.status.success() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .map(|shown| shown["fields"][name]["value"].clone())
+        .unwrap_or_default()
+}
