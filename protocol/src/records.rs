@@ -12,7 +12,7 @@
 //! identifier (a claim is not proof: suggestions say so) but no claim can
 //! replace or hide another's.
 
-use kith_keys::{AccountId, DeviceCert, Signature, sign::Context};
+use kith_keys::{AccountId, DeviceCert, DeviceId, Signature, sign::Context};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -191,6 +191,22 @@ impl RecordSet {
             .collect())
     }
 
+    /// The `at` for `device`'s next record under `key`: `now`, or one past
+    /// the record of that device already kept in `existing` when that one is
+    /// not older. A set keeps a device's record only if it is strictly newer,
+    /// so two publishes within one second (the first at start-up, the next
+    /// when a relay reservation lands) must not tie, or the second one, the
+    /// one with the relayed address, is dropped everywhere.
+    pub fn next_at(key: &[u8], existing: Option<&[u8]>, device: &DeviceId, now: u64) -> u64 {
+        existing
+            .and_then(|v| Self::open(key, v, now).ok())
+            .into_iter()
+            .flatten()
+            .filter(|(_, body)| body.cert.device == *device)
+            .map(|(_, body)| body.at.saturating_add(1))
+            .fold(now, u64::max)
+    }
+
     /// What a node keeps under `key` after `incoming` arrives on top of
     /// `existing`: the newest valid record of each device, members already
     /// kept first. Refuses an incoming value with no valid record.
@@ -236,6 +252,43 @@ mod tests {
         let body = Body { cert, at, claim };
         let record = SignedRecord::seal(&body, |b| device.sign(Context::DeviceRecord, b));
         (SignedRecord::key(&body), record.to_bytes())
+    }
+
+    /// The natlab's flake: a second publish in the same second tied with
+    /// the first and was dropped, so the relayed address never went out.
+    #[test]
+    fn a_second_publish_within_one_second_replaces_the_first() {
+        let account = AccountKey::from_seed(&[1; 32]);
+        let device = DeviceKey::from_seed(&[101; 32]);
+        let cert = DeviceCert::issue(&account, device.id(), "d", 1).unwrap();
+        let seal = |addr: u8, at: u64| {
+            let body = Body {
+                cert: cert.clone(),
+                at,
+                claim: Claim::Addresses {
+                    addrs: vec![vec![addr]],
+                },
+            };
+            SignedRecord::seal(&body, |b| device.sign(Context::DeviceRecord, b)).to_bytes()
+        };
+        let key = account_key(&account.id());
+        let now = 1_000;
+        assert_eq!(RecordSet::next_at(&key, None, &device.id(), now), now);
+        let first = RecordSet::merge(&key, None, &seal(1, now), now)
+            .unwrap()
+            .to_bytes();
+        let at = RecordSet::next_at(&key, Some(&first), &device.id(), now);
+        assert_eq!(at, now + 1);
+        let second = RecordSet::merge(&key, Some(&first), &seal(2, at), now).unwrap();
+        let kept = RecordSet::open(&key, &second.to_bytes(), now).unwrap();
+        assert_eq!(kept.len(), 1);
+        assert!(matches!(&kept[0].1.claim, Claim::Addresses { addrs } if addrs == &vec![vec![2]]));
+        // Another device's record does not move this one's clock.
+        let other = DeviceKey::from_seed(&[102; 32]);
+        assert_eq!(
+            RecordSet::next_at(&key, Some(&first), &other.id(), now),
+            now
+        );
     }
 
     /// Finding 8 of the privacy review: one record per key let an

@@ -149,13 +149,12 @@ impl NodeActor {
     }
 
     pub(super) fn publish(&mut self, claim: Claim) {
-        let body = Body {
+        let now = unix_now();
+        let mut body = Body {
             cert: self.identity.cert.clone(),
-            at: unix_now(),
+            at: now,
             claim,
         };
-        let device = &self.identity.device_key;
-        let record = SignedRecord::seal(&body, |b| device.sign(Context::DeviceRecord, b));
         let key = SignedRecord::key(&body);
         // Ours joins the set this node already keeps under that key (other
         // devices' records, others' claims), which then goes out whole.
@@ -166,8 +165,10 @@ impl NodeActor {
             .store_mut()
             .get(&RecordKey::new(&key))
             .map(|r| r.value.clone());
-        let set = match RecordSet::merge(&key, existing.as_deref(), &record.to_bytes(), unix_now())
-        {
+        body.at = RecordSet::next_at(&key, existing.as_deref(), &body.cert.device, now);
+        let device = &self.identity.device_key;
+        let record = SignedRecord::seal(&body, |b| device.sign(Context::DeviceRecord, b));
+        let set = match RecordSet::merge(&key, existing.as_deref(), &record.to_bytes(), now) {
             Ok(set) => set,
             Err(e) => return tracing::warn!(error = %e, "cannot build a record to publish"),
         };
