@@ -60,12 +60,14 @@ pub enum Served {
     Outcome(PullOutcome),
     /// The requester lacks at least [`DOCUMENT_AFTER_CHANGES`] changes, or
     /// some lack their own signature: answer with the whole document if it
-    /// fits; otherwise with `fallback`, which takes `cost` bytes of the
-    /// budget. The budget is not charged for it here: a whole document
-    /// must be weighed against the budget as it was, not after the
-    /// fallback it replaces (that made every catch-up of a stranger's copy
-    /// go change by change, a `Busy` apart, found by `kith-bench` B3).
-    WholeWanted { fallback: PullOutcome, cost: usize },
+    /// fits; otherwise with [`changes_answer`]. Nothing is charged to the
+    /// budget here: a whole document must be weighed against the budget as
+    /// it was, not after the fallback it replaces (that made every catch-up
+    /// of a stranger's copy go change by change, a `Busy` apart, found by
+    /// `kith-bench` B3). And the fallback is not built here either: for a
+    /// far-behind requester, building every change with its signature only
+    /// to throw it away took longer than the whole answer (B3).
+    WholeWanted,
 }
 
 /// Answer one pull item within `budget` bytes: the serving rule, then the
@@ -83,20 +85,64 @@ pub fn serve_item(
     let Some(doc) = holder.doc(&item.owner, item.doc) else {
         return Served::Outcome(PullOutcome::Unknown);
     };
-    let mut have: Vec<Hash> = item.heads.iter().take(MAX_HEADS).copied().collect();
-    have.extend(item.since.iter().take(MAX_HEADS));
     let genesis = kith_crdt::genesis_hash();
-    let Ok(changes) = doc.changes_since(&have) else {
+    let Ok(missing) = doc.hashes_since(&have(item)) else {
         return Served::Outcome(PullOutcome::Unknown);
     };
-    let changes: Vec<_> = changes.into_iter().filter(|c| c.hash != genesis).collect();
+    if missing.iter().filter(|h| **h != genesis).count() >= DOCUMENT_AFTER_CHANGES {
+        return Served::WholeWanted;
+    }
+    match changes(holder, item, *budget) {
+        None => Served::Outcome(PullOutcome::Unknown),
+        Some((_, _, true)) => Served::WholeWanted,
+        Some((outcome, left, false)) => {
+            *budget = left;
+            Served::Outcome(outcome)
+        }
+    }
+}
+
+/// The change-by-change answer to an item [`serve_item`] allowed and
+/// wanted whole, when the whole document cannot go: the changes that have
+/// their signatures, within `budget` (charged).
+pub fn changes_answer(
+    holder: &mut impl Holder,
+    item: &PullItem,
+    budget: &mut usize,
+) -> PullOutcome {
+    match changes(holder, item, *budget) {
+        Some((outcome, left, _)) => {
+            *budget = left;
+            outcome
+        }
+        None => PullOutcome::Unknown,
+    }
+}
+
+/// What the requester of `item` has: its heads and what it got since.
+fn have(item: &PullItem) -> Vec<Hash> {
+    let mut have: Vec<Hash> = item.heads.iter().take(MAX_HEADS).copied().collect();
+    have.extend(item.since.iter().take(MAX_HEADS));
+    have
+}
+
+/// The changes the requester of `item` lacks, each with its signature, in
+/// causal order, within `budget`: the answer, the budget left, and whether
+/// some change had no signature of its own (and was left out).
+fn changes(
+    holder: &mut impl Holder,
+    item: &PullItem,
+    budget: usize,
+) -> Option<(PullOutcome, usize, bool)> {
+    let doc = holder.doc(&item.owner, item.doc)?;
+    let changes = doc.changes_since(&have(item)).ok()?;
     let heads = doc.heads();
-    let many = changes.len() >= DOCUMENT_AFTER_CHANGES;
+    let genesis = kith_crdt::genesis_hash();
     let mut batch = ChangeBatch::default();
     let mut more = false;
     let mut unsigned = false;
-    let mut left = *budget;
-    for change in changes {
+    let mut left = budget;
+    for change in changes.into_iter().filter(|c| c.hash != genesis) {
         if change.bytes.len() + CHANGE_OVERHEAD > left {
             more = true;
             break;
@@ -109,16 +155,7 @@ pub fn serve_item(
             None => unsigned = true,
         }
     }
-    let outcome = PullOutcome::Changes { heads, batch, more };
-    if many || unsigned {
-        Served::WholeWanted {
-            fallback: outcome,
-            cost: *budget - left,
-        }
-    } else {
-        *budget = left;
-        Served::Outcome(outcome)
-    }
+    Some((PullOutcome::Changes { heads, batch, more }, left, unsigned))
 }
 
 /// Of verified changes (in the causal order they came in), those a copy
@@ -261,22 +298,67 @@ mod tests {
         unsigned.sigs.remove(&hashes[0]);
         unsigned.friends = vec![friend];
         let mut budget = 1 << 20;
-        let Served::WholeWanted { fallback, cost } =
-            serve_item(&mut unsigned, Some(&friend), &item, &mut budget)
+        let Served::WholeWanted = serve_item(&mut unsigned, Some(&friend), &item, &mut budget)
         else {
             panic!("whole document wanted");
         };
         // The whole document is weighed against the budget as it was; the
-        // fallback's cost is for the caller to charge if it sends it.
+        // fallback's cost is charged only when the fallback is sent.
         assert_eq!(
             budget,
             1 << 20,
             "a whole-document answer was charged for its fallback"
         );
-        let PullOutcome::Changes { batch, .. } = fallback else {
+        let PullOutcome::Changes { batch, .. } = changes_answer(&mut unsigned, &item, &mut budget)
+        else {
             panic!("changes");
         };
-        assert!(cost >= batch.changes.iter().map(|c| c.bytes.len()).sum::<usize>());
+        assert_eq!(
+            batch.changes.len(),
+            1,
+            "the signed change goes, the unsigned one not"
+        );
+        assert!(1 << 20 >= budget + batch.changes.iter().map(|c| c.bytes.len()).sum::<usize>());
+    }
+
+    /// From `DOCUMENT_AFTER_CHANGES` missing changes on, the whole document
+    /// is wanted, decided from the hashes alone (no change built, nothing
+    /// charged); one fewer is answered change by change.
+    #[test]
+    fn a_far_behind_requester_is_answered_whole() {
+        let (account, mut mem, hashes) = owner_with_edits(DOCUMENT_AFTER_CHANGES + 1);
+        let owner = account.id();
+        let mut item = PullItem {
+            owner,
+            doc: DocKind::ProfilePrivate,
+            heads: vec![],
+            since: vec![],
+        };
+        let mut budget = 1 << 20;
+        assert_eq!(
+            serve_item(&mut mem, Some(&owner), &item, &mut budget),
+            Served::WholeWanted
+        );
+        assert_eq!(budget, 1 << 20);
+        // Holding the first two changes leaves one fewer than the threshold.
+        item.heads = vec![hashes[1]];
+        let Served::Outcome(PullOutcome::Changes { batch, more, .. }) =
+            serve_item(&mut mem, Some(&owner), &item, &mut budget)
+        else {
+            panic!("changes");
+        };
+        assert_eq!(
+            (batch.changes.len(), more),
+            (DOCUMENT_AFTER_CHANGES - 1, false)
+        );
+        assert!(budget < 1 << 20);
+        // The fallback is the whole change-by-change answer.
+        item.heads = vec![];
+        let PullOutcome::Changes { batch, .. } = changes_answer(&mut mem, &item, &mut budget)
+        else {
+            panic!("changes");
+        };
+        assert_eq!(batch.changes.len(), DOCUMENT_AFTER_CHANGES + 1);
     }
 
     #[test]

@@ -359,7 +359,7 @@ impl SimNode {
                     Served::Outcome(o) => o,
                     // The simulator has no whole-document answers (each
                     // item has its own budget): the changes go instead.
-                    Served::WholeWanted { fallback, .. } => fallback,
+                    Served::WholeWanted => replication::changes_answer(self, &item, &mut budget),
                 }
             };
             // The checker's own view of the serving rule.

@@ -282,12 +282,10 @@ impl NodeActor {
     ) -> PullOutcome {
         match replication::serve_item(self, requester, item, budget) {
             Served::Outcome(outcome) => outcome,
-            Served::WholeWanted { fallback, cost } => self
-                .whole_document(&item.owner, item.doc, budget)
-                .unwrap_or_else(|| {
-                    *budget = budget.saturating_sub(cost);
-                    fallback
-                }),
+            Served::WholeWanted => match self.whole_document(&item.owner, item.doc, budget) {
+                Some(whole) => whole,
+                None => replication::changes_answer(self, item, budget),
+            },
         }
     }
 
