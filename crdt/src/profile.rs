@@ -47,20 +47,20 @@ pub fn unset(doc: &mut Doc, field: &str) -> Result<bool, DocError> {
     Ok(true)
 }
 
+/// One field's text value, from the kept view of the fields (a profile is
+/// asked about one field on every edit: whether it is in the other
+/// document, whether it is new; the view is kept until the next edit).
 pub fn get(doc: &Doc, field: &str) -> Option<String> {
-    doc.read(|d| get_unguarded(d, field))
-}
-
-fn get_unguarded(doc: &Doc, field: &str) -> Option<String> {
-    let fields = doc.existing_root_map(FIELDS)?;
-    let (value, _) = doc.inner().get(&fields, field).ok()??;
-    value.as_str().map(str::to_string)
+    kept_fields(doc).get(field).cloned()
 }
 
 /// Every field with a text value (others, from a newer writer, are skipped).
 pub fn fields(doc: &Doc) -> BTreeMap<String, String> {
-    let kept = doc.views().fields.get(&(), || doc.read(fields_unguarded));
-    kept.as_ref().clone()
+    kept_fields(doc).as_ref().clone()
+}
+
+fn kept_fields(doc: &Doc) -> std::sync::Arc<BTreeMap<String, String>> {
+    doc.views().fields.get(&(), || doc.read(fields_unguarded))
 }
 
 fn fields_unguarded(doc: &Doc) -> BTreeMap<String, String> {
