@@ -124,6 +124,10 @@ struct Daemon {
 impl Daemon {
     async fn start() -> anyhow::Result<Daemon> {
         let home = tempfile::tempdir()?;
+        // Its log, for the error if it does not start (next to its files:
+        // the home is the bench's own temporary directory).
+        let log_path = home.path().join("bench-daemon.log");
+        let log = std::fs::File::create(&log_path)?;
         let daemon = Daemon {
             _process: kith_command()?
                 .arg("--home")
@@ -137,7 +141,7 @@ impl Daemon {
                 ])
                 .arg("--no-mdns")
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(Stdio::from(log))
                 .kill_on_drop(true)
                 .spawn()
                 .map_err(|e| anyhow::anyhow!("cannot start a kith daemon: {e}"))?,
@@ -151,7 +155,15 @@ impl Daemon {
             async move { ready.is_file() }
         })
         .await;
-        anyhow::ensure!(started, "the kith daemon did not start");
+        if !started {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            anyhow::bail!(
+                "the kith daemon did not start within 60 s: {}",
+                tail.join(" | ")
+            );
+        }
         let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready)?)?;
         let pid = info["pid"]
             .as_u64()
