@@ -361,7 +361,6 @@ impl Doc {
     }
 }
 
-/// Run automerge on untrusted bytes: a panic becomes an error.
 /// Of `have`, the hashes `inner` knows (the others are the other side's
 /// news, not ours).
 fn known_hashes(inner: &mut AutoCommit, have: &[Hash]) -> Vec<ChangeHash> {
@@ -371,6 +370,7 @@ fn known_hashes(inner: &mut AutoCommit, have: &[Hash]) -> Vec<ChangeHash> {
         .collect()
 }
 
+/// Run automerge on untrusted bytes: a panic becomes an error.
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, DocError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .map_err(|_| DocError::Corrupt("automerge panicked on this input".into()))
