@@ -21,10 +21,9 @@ pub struct Row {
     pub met: bool,
     /// Runs this row's figures are the median of.
     pub runs: usize,
-    /// The lowest and highest ratio over those runs (with one run, both
-    /// are the ratio): a change smaller than this spread is weather.
-    pub ratio_min: Option<f64>,
-    pub ratio_max: Option<f64>,
+    /// The lowest and highest ratio over those runs, `[min, max]` (with one
+    /// run, both are the ratio): a change smaller than this is weather.
+    pub spread: Option<[f64; 2]>,
 }
 
 impl Row {
@@ -58,8 +57,7 @@ impl Row {
             target,
             met,
             runs: 1,
-            ratio_min: Some(ratio),
-            ratio_max: Some(ratio),
+            spread: Some([ratio, ratio]),
         }
     }
 
@@ -85,8 +83,7 @@ impl Row {
             target: target.into(),
             met,
             runs: 1,
-            ratio_min: ratio,
-            ratio_max: ratio,
+            spread: ratio.map(|r| [r, r]),
         }
     }
 
@@ -102,8 +99,7 @@ impl Row {
             target: target.into(),
             met,
             runs: 1,
-            ratio_min: None,
-            ratio_max: None,
+            spread: None,
         }
     }
 }
@@ -135,14 +131,11 @@ pub fn summarise(runs: Vec<Vec<Row>>) -> Vec<Row> {
             group.sort_by(|a, b| key(a).total_cmp(&key(b)));
             let runs = group.len();
             let ratios: Vec<f64> = group.iter().filter_map(|r| r.ratio).collect();
-            let (low, high) = (
-                ratios.iter().copied().reduce(f64::min),
-                ratios.iter().copied().reduce(f64::max),
-            );
+            let low = ratios.iter().copied().reduce(f64::min);
+            let high = ratios.iter().copied().reduce(f64::max);
             let mut median = group.into_iter().nth(runs / 2)?;
             median.runs = runs;
-            median.ratio_min = low;
-            median.ratio_max = high;
+            median.spread = low.zip(high).map(|(low, high)| [low, high]);
             Some(median)
         })
         .collect()
@@ -154,8 +147,8 @@ pub fn print_table(rows: &[Row]) {
         "id", "figure", "kith", "anchor", "ratio", "min-max", "target", "met"
     );
     for r in rows {
-        let spread = match (r.ratio_min, r.ratio_max) {
-            (Some(low), Some(high)) if r.runs > 1 => format!("{low:.2}-{high:.2}"),
+        let spread = match r.spread {
+            Some([low, high]) if r.runs > 1 => format!("{low:.2}-{high:.2}"),
             _ => "-".into(),
         };
         println!(
@@ -216,8 +209,8 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let r = &rows[0];
         assert_eq!(
-            (r.runs, r.ratio, r.ratio_min, r.ratio_max),
-            (3, Some(2.5), Some(1.0), Some(3.0))
+            (r.runs, r.ratio, r.spread),
+            (3, Some(2.5), Some([1.0, 3.0]))
         );
         assert!(!r.met, "judged on the median run");
     }

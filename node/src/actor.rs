@@ -106,6 +106,8 @@ pub(crate) struct NodeActor {
     tap: Option<crate::tap::Tap>,
     /// Set while performing an explicit request whose messages the tap skips.
     tap_exempt: bool,
+    /// Announcements of this turn, published when it ends.
+    announcements: gossip::PendingAnnouncements,
 }
 
 impl NodeActor {
@@ -151,6 +153,7 @@ impl NodeActor {
             holding: recovery::Holding::default(),
             tap: options.tap.clone(),
             tap_exempt: false,
+            announcements: gossip::PendingAnnouncements::default(),
         }
     }
 
@@ -185,6 +188,8 @@ impl NodeActor {
                     event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                     _ = tick.tick() => self.handle_tick(),
                 }
+                // After the turn's replies: see `announce`.
+                self.publish_announcements();
             };
             if let Err(e) = self.store.flush() {
                 tracing::error!(error = %e, "flushing the store at shutdown failed");

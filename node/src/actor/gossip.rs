@@ -32,6 +32,57 @@ pub(super) fn inline_batch(kind: DocKind, batch: ChangeBatch) -> Option<ChangeBa
     (kind.is_public() && fits && !batch.changes.is_empty()).then_some(batch)
 }
 
+/// Announcements gathered during one actor turn, at most one per document:
+/// a later one for the same document carries the newer heads and, while
+/// both carried their changes inline and the two still fit, both batches.
+/// Bounded by the documents one turn can touch; emptied every turn.
+#[derive(Default)]
+pub(super) struct PendingAnnouncements {
+    pending: Vec<(AccountId, DocKind, Vec<Hash>, Option<ChangeBatch>)>,
+}
+
+impl PendingAnnouncements {
+    fn add(
+        &mut self,
+        owner: AccountId,
+        kind: DocKind,
+        heads: Vec<Hash>,
+        inline: Option<ChangeBatch>,
+    ) {
+        let earlier = self
+            .pending
+            .iter_mut()
+            .find(|(o, k, _, _)| *o == owner && *k == kind);
+        match earlier {
+            Some((_, _, earlier_heads, earlier_inline)) => {
+                *earlier_heads = heads;
+                *earlier_inline = match (earlier_inline.take(), inline) {
+                    (Some(first), Some(then)) => {
+                        joined(first, then).and_then(|b| inline_batch(kind, b))
+                    }
+                    // Followers pull what is not inline.
+                    _ => None,
+                };
+            }
+            None => self.pending.push((owner, kind, heads, inline)),
+        }
+    }
+
+    fn take(&mut self) -> Vec<(AccountId, DocKind, Vec<Hash>, Option<ChangeBatch>)> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+/// `first`'s changes then `then`'s, in one batch (certificates shared); `None`
+/// if a change names a certificate its batch does not hold.
+fn joined(mut first: ChangeBatch, then: ChangeBatch) -> Option<ChangeBatch> {
+    for change in then.changes {
+        let cert = then.certs.get(change.cert as usize)?;
+        first.push(change.bytes, change.signature, cert);
+    }
+    Some(first)
+}
+
 /// Announcements a peer may send that fail their checks (bad signature,
 /// forged inline changes) within [`GOSSIP_STRIKE_WINDOW`] before it is
 /// thrown out: no honest node sends one.
@@ -59,8 +110,29 @@ enum Verdict {
 
 impl NodeActor {
     /// Tell followers of `owner` that this node now has these heads, with
-    /// the changes themselves when `inline` is given.
+    /// the changes themselves when `inline` is given. The announcement goes
+    /// out at the end of the actor's turn (`publish_announcements`), after
+    /// the command that caused it has been answered: a durable edit does
+    /// not wait for its announcement's signature, and several edits of one
+    /// document in one turn make one announcement.
     pub(super) fn announce(
+        &mut self,
+        owner: AccountId,
+        kind: DocKind,
+        heads: Vec<Hash>,
+        inline: Option<ChangeBatch>,
+    ) {
+        self.announcements.add(owner, kind, heads, inline);
+    }
+
+    /// Sign and publish the announcements this turn gathered.
+    pub(super) fn publish_announcements(&mut self) {
+        for (owner, kind, heads, inline) in self.announcements.take() {
+            self.publish_announcement(owner, kind, heads, inline);
+        }
+    }
+
+    fn publish_announcement(
         &mut self,
         owner: AccountId,
         kind: DocKind,
@@ -296,5 +368,70 @@ impl NodeActor {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kith_keys::{AccountKey, DeviceCert, DeviceKey};
+
+    use super::*;
+
+    fn batch_of(cert: &DeviceCert, key: &DeviceKey, changes: &[&[u8]]) -> ChangeBatch {
+        let mut batch = ChangeBatch::default();
+        for bytes in changes {
+            batch.push(
+                bytes.to_vec(),
+                key.sign(Context::DocumentChange, bytes),
+                cert,
+            );
+        }
+        batch
+    }
+
+    /// Two edits of one document in a turn make one announcement with the
+    /// newer heads and both changes; another document keeps its own; one
+    /// edit without inline changes makes the joined announcement heads-only.
+    #[test]
+    fn a_turns_announcements_are_one_per_document() {
+        let account = AccountKey::from_seed(&[1; 32]);
+        let key = DeviceKey::from_seed(&[2; 32]);
+        let cert = DeviceCert::issue(&account, key.id(), "laptop", 1).expect("cert");
+        let owner = account.id();
+        let (first, second): (Hash, Hash) = ([1; 32], [2; 32]);
+        let mut pending = PendingAnnouncements::default();
+        pending.add(
+            owner,
+            DocKind::Profile,
+            vec![first],
+            Some(batch_of(&cert, &key, &[b"a"])),
+        );
+        pending.add(owner, DocKind::Friends, vec![first], None);
+        pending.add(
+            owner,
+            DocKind::Profile,
+            vec![second],
+            Some(batch_of(&cert, &key, &[b"b"])),
+        );
+        let taken = pending.take();
+        assert_eq!(taken.len(), 2);
+        let (_, kind, heads, inline) = &taken[0];
+        assert_eq!((*kind, heads.as_slice()), (DocKind::Profile, &[second][..]));
+        let inline = inline.as_ref().expect("both changes inline");
+        let bytes: Vec<&[u8]> = inline.changes.iter().map(|c| c.bytes.as_slice()).collect();
+        assert_eq!(bytes, [b"a".as_slice(), b"b".as_slice()]);
+        assert_eq!(inline.certs.len(), 1, "one certificate shared");
+        assert!(pending.take().is_empty(), "emptied by take");
+
+        pending.add(
+            owner,
+            DocKind::Profile,
+            vec![first],
+            Some(batch_of(&cert, &key, &[b"a"])),
+        );
+        pending.add(owner, DocKind::Profile, vec![second], None);
+        let taken = pending.take();
+        assert_eq!(taken.len(), 1);
+        assert!(taken[0].3.is_none(), "followers pull what is not inline");
     }
 }
