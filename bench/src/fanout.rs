@@ -31,7 +31,8 @@ pub async fn run(
     let mut rows = Vec::new();
     let mut points = Vec::new();
     for &friends in sizes {
-        let mut kith = kith_latencies(friends, edits).await?;
+        let (mut kith, mut saved) = kith_latencies(friends, edits).await?;
+        let saved_p50 = percentile(&mut saved, 50.0);
         let mut raw = gossipsub_latencies(friends, edits).await?;
         let k = (
             percentile(&mut kith, 50.0),
@@ -52,7 +53,7 @@ pub async fn run(
         rows.push(Row::judged(
             "B1",
             &format!(
-                "edit applied on {friends} friends: p99 (p50 {:.1} / {:.1}, max {:.1} / {:.1})",
+                "edit applied on {friends} friends: p99 (p50 {:.1} / {:.1}, max {:.1} / {:.1}; saved p50 {saved_p50:.2})",
                 k.0, g.0, k.2, g.2
             ),
             k.1,
@@ -65,7 +66,9 @@ pub async fn run(
     Ok((rows, points))
 }
 
-async fn kith_latencies(friends: usize, edits: usize) -> anyhow::Result<Vec<f64>> {
+/// Per edit and friend, the time until that friend had it; per edit, the
+/// time until the editor was told "saved" (durable, not yet announced).
+async fn kith_latencies(friends: usize, edits: usize) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let hub = TestNode::spawn().await?;
     let hub_id = hub.node.account();
     let mut leaves = Vec::new();
@@ -98,12 +101,14 @@ async fn kith_latencies(friends: usize, edits: usize) -> anyhow::Result<Vec<f64>
     }
     let mut receivers: Vec<_> = leaves.iter().map(|l| l.node.subscribe()).collect();
     let mut latencies = Vec::new();
+    let mut saved = Vec::new();
     for edit in 0..edits {
         let value = format!("{edit:0width$}", width = PAYLOAD);
         let start = Instant::now();
         hub.node
             .set_field("bio".into(), value, Visibility::Public)
             .await?;
+        saved.push(start.elapsed().as_secs_f64() * 1e3);
         for rx in &mut receivers {
             loop {
                 let event = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await??;
@@ -119,7 +124,7 @@ async fn kith_latencies(friends: usize, edits: usize) -> anyhow::Result<Vec<f64>
         leaf.stop().await;
     }
     hub.stop().await;
-    Ok(latencies)
+    Ok((latencies, saved))
 }
 
 /// One bare swarm (TCP, Noise, Yamux, gossipsub with signed messages) in its own task.
