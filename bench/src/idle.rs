@@ -16,14 +16,27 @@ use crate::report::Row;
 /// The resident memory an idle daemon with 150 friends may take.
 pub const DAEMON_RSS_GOAL_KIB: f64 = 32.0 * 1024.0;
 
-/// Resident memory of process `pid` (`/proc/PID/status`), in KiB.
-fn rss_kib(pid: u64) -> f64 {
+/// Resident memory of a process, in KiB (`/proc/PID/status`): all of it,
+/// and the part that is its own (anonymous: heap, stacks) rather than file
+/// pages it maps (the binary's code, shared and reclaimable).
+struct Resident {
+    total: f64,
+    anon: f64,
+}
+
+fn resident(pid: u64) -> Resident {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0)
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    Resident {
+        total: field("VmRSS:"),
+        anon: field("RssAnon:"),
+    }
 }
 
 /// Bytes received on the loopback interface so far (the machine's, so runs
@@ -54,7 +67,7 @@ pub async fn run(friends: usize, window: Duration) -> anyhow::Result<Vec<Row>> {
     let alone = {
         let daemon = Daemon::start().await?;
         tokio::time::sleep(SETTLE).await;
-        daemon.rss_kib()
+        daemon.resident()
     };
     let (rss, kith_rate) = {
         let daemon = Daemon::start().await?;
@@ -65,7 +78,7 @@ pub async fn run(friends: usize, window: Duration) -> anyhow::Result<Vec<Row>> {
             leaves.push(leaf);
         }
         tokio::time::sleep(SETTLE).await;
-        let rss = daemon.rss_kib();
+        let rss = daemon.resident();
         let rate = idle_rate(window).await / friends as f64;
         for leaf in leaves {
             leaf.stop().await;
@@ -77,13 +90,14 @@ pub async fn run(friends: usize, window: Duration) -> anyhow::Result<Vec<Row>> {
         Row::judged(
             "B8",
             &format!(
-                "idle daemon with {friends} friends: resident memory (anchor: the daemon alone)"
+                "idle daemon with {friends} friends: resident memory (anonymous {:.0} / {:.0}; anchor: the daemon alone)",
+                rss.anon, alone.anon
             ),
-            rss,
-            alone,
+            rss.total,
+            alone.total,
             "KiB",
             &format!("<= {DAEMON_RSS_GOAL_KIB:.0} KiB"),
-            rss <= DAEMON_RSS_GOAL_KIB,
+            rss.total <= DAEMON_RSS_GOAL_KIB,
         ),
         Row::judged(
             "B8",
@@ -171,8 +185,8 @@ impl Daemon {
         Ok(Daemon { pid, ..daemon })
     }
 
-    fn rss_kib(&self) -> f64 {
-        rss_kib(self.pid)
+    fn resident(&self) -> Resident {
+        resident(self.pid)
     }
 
     /// Run `kith --home HOME ARGS --json` against this daemon.
