@@ -8,7 +8,7 @@ pub use behaviour::{
     Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL, KAD_PROTOCOL, RecoveryBehaviour,
     recovery_behaviour,
 };
-pub use swarm::{SwarmSettings, build_swarm};
+pub use swarm::{SwarmSettings, build_swarm, swarm_with};
 
 use kith_keys::DeviceId;
 use libp2p::PeerId;

@@ -12,10 +12,9 @@ use kith_protocol::{
     ticket::Ticket,
 };
 use libp2p::{
-    Multiaddr, noise, relay,
+    Multiaddr, relay,
     request_response::{self, ProtocolSupport},
     swarm::{NetworkBehaviour, SwarmEvent, dial_opts::DialOpts},
-    tcp, yamux,
 };
 
 use super::{
@@ -68,27 +67,17 @@ pub async fn join(
 
 async fn run(device: &DeviceKey, ticket: &Ticket, device_name: &str) -> Result<Joined, JoinError> {
     let unreachable = |e: &dyn std::fmt::Display| JoinError::Unreachable(e.to_string());
-    let mut seed = *device.seed();
-    let keypair =
-        libp2p::identity::Keypair::ed25519_from_bytes(&mut seed).map_err(|e| unreachable(&e))?;
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| unreachable(&e))?
-        .with_quic()
-        .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(|e| unreachable(&e))?
-        .with_behaviour(|_, relay| JoinBehaviour {
-            relay,
-            pair: pair_behaviour(ProtocolSupport::Outbound),
-        })
-        .map_err(|e| unreachable(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(10)))
-        .build();
+    let mut swarm = super::swarm_with(
+        device,
+        |_, relay| {
+            Ok(JoinBehaviour {
+                relay,
+                pair: pair_behaviour(ProtocolSupport::Outbound),
+            })
+        },
+        Duration::from_secs(10),
+    )
+    .map_err(|e| unreachable(&e))?;
     let issuer = peer_of(&ticket.device);
     let addrs: Vec<Multiaddr> = ticket
         .addrs

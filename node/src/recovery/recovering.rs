@@ -19,15 +19,12 @@ use futures::StreamExt as _;
 use kith_keys::{AccountId, DeviceCert, DeviceId};
 use kith_protocol::recovery::{ASK_INTERVAL_SECS, Collector, Reply, Request};
 use libp2p::{
-    Multiaddr, PeerId, Swarm,
-    identity::Keypair,
-    noise, ping, relay,
+    Multiaddr, PeerId, Swarm, ping, relay,
     request_response::{self, ProtocolSupport},
     swarm::{
         ConnectionId, NetworkBehaviour, SwarmEvent,
         dial_opts::{DialOpts, PeerCondition},
     },
-    tcp, yamux,
 };
 use tokio::sync::{broadcast, mpsc};
 
@@ -74,27 +71,18 @@ pub async fn spawn(
     options: RecoveringOptions,
 ) -> Result<(Node, tokio::task::JoinHandle<()>), NodeError> {
     let network = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
-    let mut seed = *options.recovering.device_key.seed();
-    let keypair = Keypair::ed25519_from_bytes(&mut seed).map_err(|e| network(&e))?;
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| network(&e))?
-        .with_quic()
-        .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(|e| network(&e))?
-        .with_behaviour(|_, relay| RecoveringBehaviour {
-            relay,
-            ping: ping::Behaviour::default(),
-            recovery: recovery_behaviour(ProtocolSupport::Outbound),
-        })
-        .map_err(|e| network(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
-        .build();
+    let mut swarm = crate::net::swarm_with(
+        &options.recovering.device_key,
+        |_, relay| {
+            Ok(RecoveringBehaviour {
+                relay,
+                ping: ping::Behaviour::default(),
+                recovery: recovery_behaviour(ProtocolSupport::Outbound),
+            })
+        },
+        IDLE_CONNECTION_TIMEOUT,
+    )
+    .map_err(|e| network(&e))?;
     for addr in &options.listen {
         swarm
             .listen_on(addr.clone())
